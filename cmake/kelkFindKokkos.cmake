@@ -1,0 +1,67 @@
+# Finds Kokkos and Kokkos Kernels for kelk and for projects that use an installed kelk.
+#
+# Search order:
+#   1. the user's own Kokkos: Kokkos_ROOT / KokkosKernels_ROOT or CMAKE_PREFIX_PATH
+#      (a cluster's CUDA, HIP or OpenMP build);
+#   2. KELK_DEPS_PREFIX, where scripts/build_kokkos.sh puts an OpenMP build;
+#   3. the system (Debian's libtrilinos-kokkos-dev: Serial backend only).
+# Defines the target kelk::kokkoskernels, which links whichever Kokkos Kernels was found
+# (Debian names it trilinos_kokkoskernels, Kokkos Kernels itself Kokkos::kokkoskernels).
+include_guard(GLOBAL)
+
+macro(_kelk_find_kokkos_package pkg)
+  if(NOT ${pkg}_FOUND)
+    find_package(${pkg} CONFIG QUIET PATHS ${KELK_DEPS_PREFIX} NO_SYSTEM_ENVIRONMENT_PATH
+                 NO_CMAKE_SYSTEM_PATH)
+  endif()
+  if(NOT ${pkg}_FOUND)
+    find_package(${pkg} CONFIG REQUIRED)
+  endif()
+endmacro()
+
+_kelk_find_kokkos_package(Kokkos)
+# KokkosKernels must come from the same installation as Kokkos: look next to it first.
+get_filename_component(_kelk_kokkos_cmake_dir "${Kokkos_DIR}/.." ABSOLUTE)
+if(NOT KokkosKernels_FOUND)
+  find_package(KokkosKernels CONFIG QUIET PATHS ${_kelk_kokkos_cmake_dir} NO_DEFAULT_PATH)
+endif()
+_kelk_find_kokkos_package(KokkosKernels)
+
+# Debian's Trilinos-built Kokkos points its include directory at <prefix>/include, which
+# does not exist there (its headers are in <prefix>/include/trilinos). Repair it.
+get_target_property(_kelk_kokkos_inc Kokkos::kokkos INTERFACE_INCLUDE_DIRECTORIES)
+set(_kelk_kokkos_inc_fixed)
+foreach(_dir IN LISTS _kelk_kokkos_inc)
+  if(NOT _dir MATCHES "^\\$<" AND NOT EXISTS "${_dir}/Kokkos_Core.hpp" AND EXISTS "${_dir}/trilinos/Kokkos_Core.hpp")
+    list(APPEND _kelk_kokkos_inc_fixed "${_dir}/trilinos")
+  elseif(NOT _dir MATCHES "^\\$<" AND NOT EXISTS "${_dir}")
+    foreach(_cand /usr/include/trilinos /usr/local/include/trilinos)
+      if(EXISTS "${_cand}/Kokkos_Core.hpp")
+        list(APPEND _kelk_kokkos_inc_fixed "${_cand}")
+      endif()
+    endforeach()
+  else()
+    list(APPEND _kelk_kokkos_inc_fixed "${_dir}")
+  endif()
+endforeach()
+if(NOT "${_kelk_kokkos_inc_fixed}" STREQUAL "${_kelk_kokkos_inc}")
+  set_target_properties(Kokkos::kokkos PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_kelk_kokkos_inc_fixed}")
+endif()
+
+if(NOT TARGET kelk::kokkoskernels)
+  add_library(kelk::kokkoskernels INTERFACE IMPORTED)
+  if(TARGET Kokkos::kokkoskernels)
+    target_link_libraries(kelk::kokkoskernels INTERFACE Kokkos::kokkoskernels)
+  elseif(TARGET trilinos_kokkoskernels)
+    target_link_libraries(kelk::kokkoskernels INTERFACE trilinos_kokkoskernels Kokkos::kokkos)
+  else()
+    message(FATAL_ERROR "kelk: found KokkosKernels in ${KokkosKernels_DIR} but none of its known targets")
+  endif()
+endif()
+
+if(NOT KELK_KOKKOS_REPORTED)
+  set(KELK_KOKKOS_REPORTED TRUE)
+  message(STATUS "kelk: Kokkos ${Kokkos_VERSION} from ${Kokkos_DIR}")
+  message(STATUS "kelk: Kokkos backends: ${Kokkos_DEVICES}")
+  message(STATUS "kelk: Kokkos Kernels from ${KokkosKernels_DIR}")
+endif()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up everything kelk needs on a Debian machine and builds it; safe to rerun
+# (each step is skipped when its result is already there).
+#
+#   scripts/setup.sh            install packages, build Kokkos if needed, build kelk in build/
+#
+# Environment:
+#   Kokkos_ROOT       use this Kokkos (e.g. a CUDA/HIP build on a cluster) instead of building one
+#   KELK_BUILD_DIR    build folder (default: <repo>/build)
+#   KELK_BUILD_TYPE   CMAKE_BUILD_TYPE (default: Release)
+#   KELK_CMAKE_ARGS   extra arguments for the kelk configure step
+#   KELK_KOKKOS       "openmp" (default): build Kokkos+OpenMP from Debian's trilinos source
+#                     into .deps/; "system": use Debian's Serial-only Kokkos package
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${KELK_BUILD_DIR:-$repo/build}
+build_type=${KELK_BUILD_TYPE:-Release}
+jobs=$(nproc)
+
+log() { printf '[kelk setup] %s\n' "$*"; }
+
+# --- 1. Debian packages -------------------------------------------------------
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libblas-dev liblapack-dev
+  catch2 libcli11-dev libtoml11-dev
+  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
+  python3-numpy python3-h5py python3-matplotlib
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages: all present"
+fi
+
+# --- 2. Kokkos ----------------------------------------------------------------
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE="$build_type")
+if [ -n "${Kokkos_ROOT:-}" ]; then
+  log "Kokkos: using Kokkos_ROOT=$Kokkos_ROOT"
+elif [ "${KELK_KOKKOS:-openmp}" = system ]; then
+  log "Kokkos: using Debian's Serial-only package (KELK_KOKKOS=system)"
+  cmake_args+=(-DKELK_DEPS_PREFIX=/nonexistent)
+elif "$repo/scripts/build_kokkos.sh"; then
+  :
+else
+  log "WARNING: building Kokkos with OpenMP failed; falling back to Debian's Serial-only Kokkos"
+fi
+
+# --- 3. kelk ------------------------------------------------------------------
+# shellcheck disable=SC2206
+extra=(${KELK_CMAKE_ARGS:-})
+if [ ! -f "$build_dir/build.ninja" ] || ((${#extra[@]})); then
+  log "configuring kelk in $build_dir"
+  cmake -S "$repo" -B "$build_dir" "${cmake_args[@]}" "${extra[@]}"
+fi
+log "building kelk"
+cmake --build "$build_dir" -j "$jobs"
