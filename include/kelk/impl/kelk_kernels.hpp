@@ -1,0 +1,280 @@
+// The per-iteration kernels of kelk::solve: sequential evaluation, residual, linearisation of
+// the step map around an iterate (ALGORITHMS.md sections 2-3), initial guess, and the update
+// with the non-finite safeguard and the convergence measures (section 7).
+#pragma once
+
+#include <kelk/impl/kelk_compat.hpp>
+#include <kelk/impl/kelk_dense.hpp>
+#include <kelk/impl/kelk_tiled.hpp>
+#include <kelk/kelk_options.hpp>
+#include <kelk/kelk_views.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cstdint>
+
+namespace kelk::impl {
+
+template <class T>
+KOKKOS_INLINE_FUNCTION T infinity() {
+  return Kokkos::Experimental::infinity<T>::value;
+}
+
+/// |x| for finite x, +inf otherwise, so that max-reductions see NaN.
+template <class T>
+KOKKOS_INLINE_FUNCTION T abs_or_inf(T x) {
+  return is_finite(x) ? abs(x) : infinity<T>();
+}
+
+/// Everything a kernel needs to know about the problem; cheap to copy into lambdas.
+template <class ExecutionSpace, class StepMap>
+struct Problem {
+  using value_type = typename StepMap::value_type;
+  using memory_space = typename ExecutionSpace::memory_space;
+  StepMap map;
+  BatchView<const value_type, memory_space> s0;         ///< (B, D)
+  SequenceView<const value_type, memory_space> inputs;  ///< (B, T, Din)
+  SequenceView<value_type, memory_space> states;        ///< (B, T, D): the iterate
+  int B = 0, T = 0, D = 0, Din = 0;
+
+  std::int64_t steps() const { return std::int64_t(B) * T; }
+  std::int64_t size() const { return steps() * D; }
+};
+
+/// The previous state and the input of step (b, t), t = 0 meaning s_0.
+template <class P>
+KOKKOS_INLINE_FUNCTION const typename P::value_type* previous_state(const P& p, int b, int t) {
+  return t == 0 ? &p.s0(b, 0) : &p.states(b, t - 1, 0);
+}
+template <class P>
+KOKKOS_INLINE_FUNCTION const typename P::value_type* input_at(const P& p, int b, int t) {
+  return p.inputs.data() + (std::int64_t(b) * p.T + t) * p.Din;
+}
+
+/// The plain loop s_t = f(s_{t-1}, u_t), parallel over the batch.
+template <class ExecutionSpace, class StepMap>
+void evaluate_sequential(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p) {
+  using Scalar = typename StepMap::value_type;
+  tiled_max<Scalar>(
+      "kelk::solve::sequential", space, p.B, p.map.scratch_size(),
+      KOKKOS_LAMBDA(std::int64_t b, Scalar * scratch) {
+        for (int t = 0; t < p.T; ++t)
+          p.map.step(previous_state(p, int(b), t), input_at(p, int(b), t), &p.states(b, t, 0),
+                     scratch);
+        return Scalar(0);
+      });
+}
+
+/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate.
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type residual(const ExecutionSpace& space,
+                                      const Problem<ExecutionSpace, StepMap>& p) {
+  using Scalar = typename StepMap::value_type;
+  const int D = p.D;
+  // f needs D scalars of its own besides the map's scratch.
+  const int map_scratch = p.map.scratch_size();
+  return tiled_max<Scalar>(
+      "kelk::solve::residual", space, p.steps(), map_scratch + D,
+      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+        const int b = int(i / p.T), t = int(i % p.T);
+        Scalar* f = scratch + map_scratch;
+        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+        Scalar r = Scalar(0);
+        for (int d = 0; d < D; ++d) {
+          const Scalar v = abs_or_inf(p.states(b, t, d) - f[d]);
+          if (v > r) r = v;
+        }
+        return r;
+      });
+}
+
+/// max_d |s_t - f_t| for one step, given f_t.
+template <class P>
+KOKKOS_INLINE_FUNCTION typename P::value_type step_residual(const P& p, int b, int t,
+                                                            const typename P::value_type* f) {
+  typename P::value_type r(0);
+  for (int d = 0; d < p.D; ++d) {
+    const auto v = abs_or_inf(p.states(b, t, d) - f[d]);
+    if (v > r) r = v;
+  }
+  return r;
+}
+
+/// Jacobi: next_t = f(s_{t-1}, u_t). Returns the residual of the current iterate.
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type linearize_jacobi(
+    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& next) {
+  using Scalar = typename StepMap::value_type;
+  return tiled_max<Scalar>(
+      "kelk::solve::linearize_jacobi", space, p.steps(), p.map.scratch_size(),
+      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+        const int b = int(i / p.T), t = int(i % p.T);
+        Scalar* f = &next(b, t, 0);
+        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+        return step_residual(p, b, t, f);
+      });
+}
+
+/// DEER: A_t = df/ds(s_{t-1}), b_t = f(s_{t-1}) - A_t s_{t-1}; A_0 = 0, b_0 = f(s_0).
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type linearize_dense(
+    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const Kokkos::View<typename StepMap::value_type****, Kokkos::LayoutRight,
+                       typename ExecutionSpace::memory_space>& A,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
+  using Scalar = typename StepMap::value_type;
+  return tiled_max<Scalar>(
+      "kelk::solve::linearize_dense", space, p.steps(), p.map.scratch_size(),
+      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+        const int b = int(i / p.T), t = int(i % p.T), D = p.D;
+        const Scalar* prev = previous_state(p, b, t);
+        Scalar* f = &bvec(b, t, 0);
+        Scalar* At = &A(b, t, 0, 0);
+        p.map.jacobian(prev, input_at(p, b, t), f, At, scratch);
+        const Scalar r = step_residual(p, b, t, f);
+        if (t == 0)
+          for (int k = 0; k < D * D; ++k) At[k] = Scalar(0);
+        else
+          gemv(Scalar(-1), At, D, D, prev, Scalar(1), f);
+        return r;
+      });
+}
+
+/// quasi-DEER: a_t = diag(df/ds(s_{t-1})), b_t = f(s_{t-1}) - a_t * s_{t-1}; a_0 = 0.
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type linearize_diagonal(
+    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& a,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
+  using Scalar = typename StepMap::value_type;
+  return tiled_max<Scalar>(
+      "kelk::solve::linearize_diagonal", space, p.steps(), p.map.scratch_size(),
+      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+        const int b = int(i / p.T), t = int(i % p.T), D = p.D;
+        const Scalar* prev = previous_state(p, b, t);
+        Scalar* f = &bvec(b, t, 0);
+        Scalar* at = &a(b, t, 0);
+        p.map.jacobian_diagonal(prev, input_at(p, b, t), f, at, scratch);
+        const Scalar r = step_residual(p, b, t, f);
+        for (int d = 0; d < D; ++d) {
+          if (t == 0)
+            at[d] = Scalar(0);
+          else
+            f[d] -= at[d] * prev[d];
+        }
+        return r;
+      });
+}
+
+/// The value the initial guess gives entry i (flat index into (B, T, D)).
+template <class Scalar, class MemorySpace>
+struct GuessValue {
+  InitialGuess kind;
+  BatchView<const Scalar, MemorySpace> s0;
+  Kokkos::View<const Scalar*, MemorySpace> provided;  ///< flat copy, when kind == provided
+  int TD, D;
+  KOKKOS_INLINE_FUNCTION Scalar operator()(std::int64_t i) const {
+    switch (kind) {
+      case InitialGuess::repeat_s0:
+        return s0(int(i / TD), int(i % D));
+      case InitialGuess::provided:
+        return provided(i);
+      default:
+        return Scalar(0);
+    }
+  }
+};
+
+/// Fills the iterate with the initial guess (a provided guess is already in place).
+template <class ExecutionSpace, class StepMap, class Guess>
+void fill_initial_guess(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                        const Guess& guess) {
+  if (guess.kind == InitialGuess::provided) return;
+  auto flat = p.states.data();
+  Kokkos::parallel_for(
+      "kelk::solve::initial_guess",
+      Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, p.size()),
+      KOKKOS_LAMBDA(std::int64_t i) { flat[i] = guess(i); });
+}
+
+/// Measures of one update, reduced over all entries.
+template <class Scalar>
+struct UpdateStats {
+  Scalar max_update;         ///< max |next - current| (+inf if any is non-finite)
+  Scalar max_excess;         ///< max (|next - current| - rtol |next|): converged when <= atol
+  std::int64_t non_finite;   ///< entries left non-finite after the safeguard
+  std::int64_t safeguarded;  ///< entries the safeguard changed (clipped, zeroed or reset)
+};
+
+/// current <- safeguard(next), and best <- current first when save_best. Reduces UpdateStats.
+template <class Scalar, class MemorySpace>
+struct UpdateKernel {
+  using value_type = UpdateStats<Scalar>;
+  Scalar* current;
+  const Scalar* next;
+  Scalar* best;
+  GuessValue<Scalar, MemorySpace> guess;
+  NonFinitePolicy policy;
+  Scalar clip, rtol;
+  bool save_best;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::int64_t i, value_type& acc) const {
+    Scalar x = next[i];
+    if (policy == NonFinitePolicy::clip_and_zero) {
+      if (x != x || x > clip || x < -clip) {
+        x = x != x ? Scalar(0) : (x > clip ? clip : -clip);
+        ++acc.safeguarded;
+      }
+    } else if (policy == NonFinitePolicy::reset_to_guess && !is_finite(x)) {
+      x = guess(i);
+      ++acc.safeguarded;
+    }
+    const Scalar old = current[i];
+    if (save_best) best[i] = old;
+    current[i] = x;
+    const Scalar delta = abs_or_inf(x - old);
+    if (delta > acc.max_update) acc.max_update = delta;
+    const Scalar excess = is_finite(x) ? delta - rtol * abs(x) : infinity<Scalar>();
+    if (excess > acc.max_excess) acc.max_excess = excess;
+    if (!is_finite(x)) ++acc.non_finite;
+  }
+  KOKKOS_INLINE_FUNCTION void init(value_type& v) const {
+    v.max_update = Scalar(0);
+    v.max_excess = -infinity<Scalar>();
+    v.non_finite = 0;
+    v.safeguarded = 0;
+  }
+  KOKKOS_INLINE_FUNCTION void join(value_type& dst, const value_type& src) const {
+    if (src.max_update > dst.max_update) dst.max_update = src.max_update;
+    if (src.max_excess > dst.max_excess) dst.max_excess = src.max_excess;
+    dst.non_finite += src.non_finite;
+    dst.safeguarded += src.safeguarded;
+  }
+#ifdef KELK_IMPL_NEEDS_VOLATILE_JOIN
+  KOKKOS_INLINE_FUNCTION void join(volatile value_type& dst, const volatile value_type& src) const {
+    if (src.max_update > dst.max_update) dst.max_update = src.max_update;
+    if (src.max_excess > dst.max_excess) dst.max_excess = src.max_excess;
+    dst.non_finite += src.non_finite;
+    dst.safeguarded += src.safeguarded;
+  }
+#endif
+};
+
+/// Counts non-finite entries of a contiguous View (host-side input validation).
+template <class ExecutionSpace, class View>
+std::int64_t count_non_finite(const ExecutionSpace& space, const View& v) {
+  const auto* data = v.data();
+  std::int64_t count = 0;
+  Kokkos::parallel_reduce(
+      "kelk::solve::count_non_finite",
+      Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(
+          space, 0, static_cast<std::int64_t>(v.span())),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t & c) {
+        if (!is_finite(data[i])) ++c;
+      },
+      count);
+  return count;
+}
+
+}  // namespace kelk::impl

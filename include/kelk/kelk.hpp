@@ -1,0 +1,36 @@
+// kelk: parallel-in-time evaluation of nonlinear recurrences on Kokkos. Include this header.
+#pragma once
+
+#include <kelk/kelk_affine.hpp>
+#include <kelk/kelk_maps.hpp>
+#include <kelk/kelk_options.hpp>
+#include <kelk/kelk_scan.hpp>
+#include <kelk/kelk_solve.hpp>
+#include <kelk/kelk_step_map.hpp>
+#include <kelk/kelk_views.hpp>
+
+// The library ships compiled instantiations of solve() for the built-in step maps on the
+// default execution space; these declarations keep every user from compiling them again.
+#define KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, MAP)                                               \
+  EXTERN template SolveResult solve<Kokkos::DefaultExecutionSpace, MAP>(                         \
+      const Kokkos::DefaultExecutionSpace&, const MAP&,                                          \
+      const ::kelk::BatchView<const MAP::value_type,                                             \
+                              Kokkos::DefaultExecutionSpace::memory_space>&,                     \
+      const ::kelk::SequenceView<const MAP::value_type,                                          \
+                                 Kokkos::DefaultExecutionSpace::memory_space>&,                  \
+      const ::kelk::SequenceView<MAP::value_type, Kokkos::DefaultExecutionSpace::memory_space>&, \
+      const ::kelk::SolveOptions&);
+
+#define KELK_IMPL_BUILTIN_INSTANTIATIONS(EXTERN)                  \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Elman<double>)    \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Elman<float>)     \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<double>)      \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<float>)       \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<double>) \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<float>)
+
+#ifndef KELK_IMPL_COMPILING_INSTANTIATIONS
+namespace kelk {
+KELK_IMPL_BUILTIN_INSTANTIATIONS(extern)
+}  // namespace kelk
+#endif

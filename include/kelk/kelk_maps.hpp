@@ -1,0 +1,365 @@
+// Built-in step maps (Elman RNN, GRU, Lorenz-96 with RK4) with closed-form Jacobians and
+// Jacobian diagonals, and host-side constructors with random weights for demos and tests.
+#pragma once
+
+#include <kelk/impl/kelk_compat.hpp>
+#include <kelk/impl/kelk_dense.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kelk {
+
+namespace impl {
+template <class T, class MemorySpace>
+using WeightMatrix = Kokkos::View<T**, Kokkos::LayoutRight, MemorySpace>;
+template <class T, class MemorySpace>
+using WeightVector = Kokkos::View<T*, Kokkos::LayoutRight, MemorySpace>;
+}  // namespace impl
+
+/// Elman RNN cell: h' = tanh(W h + U u + c).
+/// Jacobian: diag(1 - h'^2) W; its diagonal (1 - h'_i^2) W_ii costs O(D) after f.
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+struct Elman {
+  using value_type = Scalar;
+  using memory_space = MemorySpace;
+
+  impl::WeightMatrix<Scalar, MemorySpace> W;  ///< (D, D) recurrent weights
+  impl::WeightMatrix<Scalar, MemorySpace> U;  ///< (D, Din) input weights
+  impl::WeightVector<Scalar, MemorySpace> c;  ///< (D) bias
+
+  int state_dim() const { return static_cast<int>(W.extent(0)); }
+  int input_dim() const { return static_cast<int>(U.extent(1)); }
+  int scratch_size() const { return 0; }
+
+  KOKKOS_FUNCTION void step(const Scalar* s, const Scalar* u, Scalar* f, Scalar*) const {
+    const int D = static_cast<int>(W.extent(0));
+    pre_activation(s, u, f);
+    for (int i = 0; i < D; ++i) f[i] = impl::tanh(f[i]);
+  }
+
+  KOKKOS_FUNCTION void jacobian(const Scalar* s, const Scalar* u, Scalar* f, Scalar* jac,
+                                Scalar* scratch) const {
+    const int D = static_cast<int>(W.extent(0));
+    step(s, u, f, scratch);
+    for (int i = 0; i < D; ++i) {
+      const Scalar g = Scalar(1) - f[i] * f[i];
+      for (int j = 0; j < D; ++j) jac[i * D + j] = g * W(i, j);
+    }
+  }
+
+  KOKKOS_FUNCTION void jacobian_diagonal(const Scalar* s, const Scalar* u, Scalar* f, Scalar* diag,
+                                         Scalar* scratch) const {
+    const int D = static_cast<int>(W.extent(0));
+    step(s, u, f, scratch);
+    for (int i = 0; i < D; ++i) diag[i] = (Scalar(1) - f[i] * f[i]) * W(i, i);
+  }
+
+ private:
+  KOKKOS_FUNCTION void pre_activation(const Scalar* s, const Scalar* u, Scalar* a) const {
+    const int D = static_cast<int>(W.extent(0));
+    const int Din = static_cast<int>(U.extent(1));
+    for (int i = 0; i < D; ++i) a[i] = c(i);
+    impl::gemv(Scalar(1), U.data(), D, Din, u, Scalar(1), a);
+    impl::gemv(Scalar(1), W.data(), D, D, s, Scalar(1), a);
+  }
+};
+
+/// GRU cell, with gates r, z, n and the convention of ALGORITHMS.md section 10:
+///   r  = sigma(W_ir u + b_ir + W_hr h)
+///   z  = sigma(W_iz u + b_iz + W_hz h)
+///   n  = tanh(W_in u + b_in + r * (W_hn h + b_hn))
+///   h' = (1 - z) * n + z * h
+/// Jacobian, by the product rule, with g = W_hn h + b_hn:
+///   dh'/dh = diag(z) + diag(c_n) W_hn + diag(c_r) W_hr + diag(c_z) W_hz,
+///   c_n = (1 - z)(1 - n^2) r,  c_r = (1 - z)(1 - n^2) g r (1 - r),  c_z = (h - n) z (1 - z).
+/// The diagonal takes only the diagonal entries of the three weight matrices: O(D) after f.
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+struct Gru {
+  using value_type = Scalar;
+  using memory_space = MemorySpace;
+
+  impl::WeightMatrix<Scalar, MemorySpace> W_ir, W_iz, W_in;        ///< (D, Din) input weights
+  impl::WeightMatrix<Scalar, MemorySpace> W_hr, W_hz, W_hn;        ///< (D, D) recurrent weights
+  impl::WeightVector<Scalar, MemorySpace> b_ir, b_iz, b_in, b_hn;  ///< (D) biases
+
+  int state_dim() const { return static_cast<int>(W_hr.extent(0)); }
+  int input_dim() const { return static_cast<int>(W_ir.extent(1)); }
+  /// r, z, g = W_hn h + b_hn, n.
+  int scratch_size() const { return 4 * state_dim(); }
+
+  KOKKOS_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* f, Scalar* scratch) const {
+    gates(h, u, f, scratch);
+  }
+
+  KOKKOS_FUNCTION void jacobian(const Scalar* h, const Scalar* u, Scalar* f, Scalar* jac,
+                                Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    gates(h, u, f, scratch);
+    const Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
+    for (int i = 0; i < D; ++i) {
+      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
+      const Scalar c_n = dn * r[i];
+      const Scalar c_r = dn * g[i] * r[i] * (Scalar(1) - r[i]);
+      const Scalar c_z = (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]);
+      Scalar* row = jac + i * D;
+      for (int j = 0; j < D; ++j) row[j] = c_n * W_hn(i, j) + c_r * W_hr(i, j) + c_z * W_hz(i, j);
+      row[i] += z[i];
+    }
+  }
+
+  KOKKOS_FUNCTION void jacobian_diagonal(const Scalar* h, const Scalar* u, Scalar* f, Scalar* diag,
+                                         Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    gates(h, u, f, scratch);
+    const Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
+    for (int i = 0; i < D; ++i) {
+      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
+      diag[i] = z[i] + dn * r[i] * W_hn(i, i) + dn * g[i] * r[i] * (Scalar(1) - r[i]) * W_hr(i, i) +
+                (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]) * W_hz(i, i);
+    }
+  }
+
+ private:
+  /// f = h', and scratch = [r, z, g, n] for the Jacobians.
+  KOKKOS_FUNCTION void gates(const Scalar* h, const Scalar* u, Scalar* f, Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    const int Din = static_cast<int>(W_ir.extent(1));
+    Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
+    for (int i = 0; i < D; ++i) {
+      r[i] = b_ir(i);
+      z[i] = b_iz(i);
+      g[i] = b_hn(i);
+      n[i] = b_in(i);
+    }
+    impl::gemv(Scalar(1), W_ir.data(), D, Din, u, Scalar(1), r);
+    impl::gemv(Scalar(1), W_hr.data(), D, D, h, Scalar(1), r);
+    impl::gemv(Scalar(1), W_iz.data(), D, Din, u, Scalar(1), z);
+    impl::gemv(Scalar(1), W_hz.data(), D, D, h, Scalar(1), z);
+    impl::gemv(Scalar(1), W_hn.data(), D, D, h, Scalar(1), g);
+    impl::gemv(Scalar(1), W_in.data(), D, Din, u, Scalar(1), n);
+    for (int i = 0; i < D; ++i) {
+      r[i] = impl::sigmoid(r[i]);
+      z[i] = impl::sigmoid(z[i]);
+      n[i] = impl::tanh(n[i] + r[i] * g[i]);
+      f[i] = (Scalar(1) - z[i]) * n[i] + z[i] * h[i];
+    }
+  }
+};
+
+/// Lorenz-96, dx_d/dt = (x_{d+1} - x_{d-2}) x_{d-1} - x_d + F (indices cyclic), advanced by one
+/// classical Runge-Kutta 4 step of size dt per recurrence step. No inputs (Din = 0).
+///
+/// The Jacobian of the RK4 step is I + dt/6 (K1 + 2 K2 + 2 K3 + K4) with K1 = L(x1),
+/// K_s = L(x_s)(I + c_s K_{s-1}), where L(x) is the Jacobian of the vector field: row d has
+/// the four entries x_{d-1} at d+1, -x_{d-1} at d-2, x_{d+1} - x_{d-2} at d-1 and -1 at d.
+/// All these matrices are cyclic band matrices (offsets -8..+4 at most), so they are held as
+/// 13 band coefficients per row: both the dense Jacobian and its diagonal cost O(D) band
+/// arithmetic, and the diagonal never forms the D x D matrix. (When D < 13 several offsets
+/// address the same column; the band form stores a sum of terms, so this stays exact.)
+template <class Scalar>
+struct Lorenz96 {
+  using value_type = Scalar;
+
+  int D = 5;
+  Scalar forcing = Scalar(8);
+  Scalar dt = Scalar(0.01);
+
+  static constexpr int band_lo = -8;  ///< lowest band offset of the RK4 Jacobian
+  static constexpr int band_hi = 4;   ///< highest band offset
+  static constexpr int band_width = band_hi - band_lo + 1;
+
+  Lorenz96() = default;
+  Lorenz96(int state_dim, Scalar F, Scalar step) : D(state_dim), forcing(F), dt(step) {}
+
+  int state_dim() const { return D; }
+  int input_dim() const { return 0; }
+  /// Stage vectors (x_s, k_s, accumulated increment) and three band matrices.
+  int scratch_size() const { return 3 * D + 3 * band_width * D; }
+
+  KOKKOS_FUNCTION void step(const Scalar* x, const Scalar*, Scalar* f, Scalar* scratch) const {
+    rk4<false>(x, f, nullptr, scratch);
+  }
+
+  KOKKOS_FUNCTION void jacobian(const Scalar* x, const Scalar*, Scalar* f, Scalar* jac,
+                                Scalar* scratch) const {
+    Scalar* band = scratch + 3 * D + 2 * band_width * D;
+    rk4<true>(x, f, band, scratch);
+    for (int i = 0; i < D * D; ++i) jac[i] = Scalar(0);
+    for (int d = 0; d < D; ++d)
+      for (int o = band_lo; o <= band_hi; ++o)
+        jac[d * D + wrap(d + o)] += band[d * band_width + (o - band_lo)];
+  }
+
+  KOKKOS_FUNCTION void jacobian_diagonal(const Scalar* x, const Scalar*, Scalar* f, Scalar* diag,
+                                         Scalar* scratch) const {
+    Scalar* band = scratch + 3 * D + 2 * band_width * D;
+    rk4<true>(x, f, band, scratch);
+    for (int d = 0; d < D; ++d) {
+      diag[d] = Scalar(0);
+      for (int o = band_lo; o <= band_hi; ++o)
+        if (wrap(o) == 0) diag[d] += band[d * band_width + (o - band_lo)];
+    }
+  }
+
+ private:
+  KOKKOS_FUNCTION int wrap(int i) const { return ((i % D) + D) % D; }
+
+  KOKKOS_FUNCTION void vector_field(const Scalar* x, Scalar* k) const {
+    for (int d = 0; d < D; ++d)
+      k[d] = (x[wrap(d + 1)] - x[wrap(d - 2)]) * x[wrap(d - 1)] - x[d] + forcing;
+  }
+
+  /// K = L(xs) * (I + c * Kprev) in band form; Kprev == nullptr means K = L(xs).
+  KOKKOS_FUNCTION void stage_band(const Scalar* xs, const Scalar* Kprev, Scalar c,
+                                  Scalar* K) const {
+    for (int i = 0; i < D * band_width; ++i) K[i] = Scalar(0);
+    for (int d = 0; d < D; ++d) {
+      // the four entries of row d of L(xs): (offset, value)
+      const int off[4] = {1, -2, -1, 0};
+      const Scalar val[4] = {xs[wrap(d - 1)], -xs[wrap(d - 1)], xs[wrap(d + 1)] - xs[wrap(d - 2)],
+                             Scalar(-1)};
+      Scalar* row = K + d * band_width;
+      for (int e = 0; e < 4; ++e) {
+        row[off[e] - band_lo] += val[e];  // L(xs) * I
+        if (Kprev == nullptr) continue;
+        // L(xs) * c Kprev: Kprev's support is narrower than the band by at least the reach of
+        // L, so limiting o2 to keep the sum inside the band drops only zeros.
+        const Scalar* prow = Kprev + wrap(d + off[e]) * band_width;
+        const int o2_lo = band_lo - off[e] > band_lo ? band_lo - off[e] : band_lo;
+        const int o2_hi = band_hi - off[e] < band_hi ? band_hi - off[e] : band_hi;
+        for (int o2 = o2_lo; o2 <= o2_hi; ++o2)
+          row[off[e] + o2 - band_lo] += c * val[e] * prow[o2 - band_lo];
+      }
+    }
+  }
+
+  /// One RK4 step; with Jac, also the band form of its Jacobian in `band`.
+  template <bool Jac>
+  KOKKOS_FUNCTION void rk4(const Scalar* x, Scalar* f, Scalar* band, Scalar* scratch) const {
+    Scalar* xs = scratch;           // stage point
+    Scalar* k = scratch + D;        // stage slope
+    Scalar* acc = scratch + 2 * D;  // sum of weighted slopes
+    Scalar* K_prev = scratch + 3 * D;
+    Scalar* K_cur = K_prev + band_width * D;
+    const Scalar half = dt / Scalar(2);
+    const Scalar stage_c[4] = {Scalar(0), half, half, dt};
+    const Scalar weight[4] = {Scalar(1), Scalar(2), Scalar(2), Scalar(1)};
+    if (Jac)
+      for (int i = 0; i < D * band_width; ++i) band[i] = Scalar(0);
+    for (int d = 0; d < D; ++d) {
+      acc[d] = Scalar(0);
+      k[d] = Scalar(0);
+    }
+    for (int s = 0; s < 4; ++s) {
+      for (int d = 0; d < D; ++d) xs[d] = x[d] + stage_c[s] * k[d];
+      if (Jac) {
+        stage_band(xs, s == 0 ? nullptr : K_prev, stage_c[s], K_cur);
+        for (int i = 0; i < D * band_width; ++i) band[i] += weight[s] * K_cur[i];
+        Scalar* t = K_prev;
+        K_prev = K_cur;
+        K_cur = t;
+      }
+      vector_field(xs, k);
+      for (int d = 0; d < D; ++d) acc[d] += weight[s] * k[d];
+    }
+    const Scalar h6 = dt / Scalar(6);
+    for (int d = 0; d < D; ++d) f[d] = x[d] + h6 * acc[d];
+    if (Jac) {
+      for (int i = 0; i < D * band_width; ++i) band[i] *= h6;
+      for (int d = 0; d < D; ++d) band[d * band_width - band_lo] += Scalar(1);
+    }
+  }
+};
+
+// --- host-side constructors ----------------------------------------------------------------
+
+namespace impl {
+/// Fills a (rows, cols) weight View with uniform(-1, 1) values from `rng`, scaled so that the
+/// matrix has Frobenius norm `norm` (norm < 0: scale entries by 1/sqrt(cols) instead).
+template <class T, class MemorySpace>
+WeightMatrix<T, MemorySpace> random_matrix(const std::string& label, int rows, int cols,
+                                           double norm, std::mt19937_64& rng) {
+  WeightMatrix<T, MemorySpace> m(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), rows,
+                                 cols);
+  auto h = Kokkos::create_mirror_view(m);
+  std::uniform_real_distribution<double> uni(-1.0, 1.0);
+  std::vector<double> v(static_cast<std::size_t>(rows) * cols);
+  double sq = 0;
+  for (auto& x : v) {
+    x = uni(rng);
+    sq += x * x;
+  }
+  const double scale = norm >= 0 ? (sq > 0 ? norm / std::sqrt(sq) : 0.0)
+                                 : 1.0 / std::sqrt(static_cast<double>(cols > 0 ? cols : 1));
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) h(i, j) = static_cast<T>(scale * v[std::size_t(i) * cols + j]);
+  Kokkos::deep_copy(m, h);
+  return m;
+}
+
+template <class T, class MemorySpace>
+WeightVector<T, MemorySpace> random_vector(const std::string& label, int n, double scale,
+                                           std::mt19937_64& rng) {
+  WeightVector<T, MemorySpace> v(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), n);
+  auto h = Kokkos::create_mirror_view(v);
+  std::uniform_real_distribution<double> uni(-scale, scale);
+  for (int i = 0; i < n; ++i) h(i) = static_cast<T>(uni(rng));
+  Kokkos::deep_copy(v, h);
+  return v;
+}
+
+inline void check_dims(const char* who, int D, int Din) {
+  if (D < 1)
+    throw std::invalid_argument(std::string(who) + ": state dimension D must be >= 1, got " +
+                                std::to_string(D));
+  if (Din < 0)
+    throw std::invalid_argument(std::string(who) + ": input dimension Din must be >= 0, got " +
+                                std::to_string(Din));
+}
+}  // namespace impl
+
+/// An Elman RNN with random weights. The recurrent matrix W has Frobenius norm
+/// `recurrent_norm` (an upper bound of its spectral norm): below 1 the map is a contraction,
+/// above 1 it can be expansive. Input weights are uniform with scale 1/sqrt(Din).
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+Elman<Scalar, MemorySpace> make_random_elman(int D, int Din, double recurrent_norm,
+                                             std::uint64_t seed) {
+  impl::check_dims("kelk::make_random_elman", D, Din);
+  std::mt19937_64 rng(seed);
+  Elman<Scalar, MemorySpace> m;
+  m.W = impl::random_matrix<Scalar, MemorySpace>("kelk::Elman::W", D, D, recurrent_norm, rng);
+  m.U = impl::random_matrix<Scalar, MemorySpace>("kelk::Elman::U", D, Din, -1.0, rng);
+  m.c = impl::random_vector<Scalar, MemorySpace>("kelk::Elman::c", D, 0.1, rng);
+  return m;
+}
+
+/// A GRU with random weights. Each recurrent matrix (W_hr, W_hz, W_hn) has Frobenius norm
+/// `recurrent_norm`; with a value well below 1 (e.g. 0.5) the cell is contractive, because
+/// h' = (1-z) n + z h mixes a contraction of h into a map whose h-dependence is damped by it.
+/// Input weights are uniform with scale 1/sqrt(Din), biases uniform in [-0.1, 0.1].
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+Gru<Scalar, MemorySpace> make_random_gru(int D, int Din, double recurrent_norm,
+                                         std::uint64_t seed) {
+  impl::check_dims("kelk::make_random_gru", D, Din);
+  std::mt19937_64 rng(seed);
+  Gru<Scalar, MemorySpace> m;
+  m.W_ir = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_ir", D, Din, -1.0, rng);
+  m.W_iz = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_iz", D, Din, -1.0, rng);
+  m.W_in = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_in", D, Din, -1.0, rng);
+  m.W_hr = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_hr", D, D, recurrent_norm, rng);
+  m.W_hz = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_hz", D, D, recurrent_norm, rng);
+  m.W_hn = impl::random_matrix<Scalar, MemorySpace>("kelk::Gru::W_hn", D, D, recurrent_norm, rng);
+  m.b_ir = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_ir", D, 0.1, rng);
+  m.b_iz = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_iz", D, 0.1, rng);
+  m.b_in = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_in", D, 0.1, rng);
+  m.b_hn = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_hn", D, 0.1, rng);
+  return m;
+}
+
+}  // namespace kelk

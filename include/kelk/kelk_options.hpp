@@ -1,0 +1,109 @@
+// Options and results of kelk::solve: which method, tolerances, safeguards, what is reported.
+#pragma once
+
+#include <kelk/kelk_config.hpp>
+
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace kelk {
+
+/// How the trajectory is computed (ALGORITHMS.md sections 1-3).
+enum class Method {
+  sequential,  ///< the plain loop s_t = f(s_{t-1}, u_t): the reference, parallel over the batch
+  jacobi,      ///< fixed-point (Picard) iteration, A_t = 0
+  deer,        ///< Newton: dense Jacobians, affine scan of D x D elements
+  quasi_deer,  ///< Newton with the Jacobian diagonal: D independent scalar scans
+};
+
+/// Where the iteration starts (ALGORITHMS.md section 7).
+enum class InitialGuess {
+  zeros,      ///< s_t = 0 (the published default)
+  repeat_s0,  ///< s_t = s_0 for every t
+  provided,   ///< the contents of the `states` View on entry (a warm start)
+};
+
+/// What happens to non-finite or huge iterates (ALGORITHMS.md section 7).
+enum class NonFinitePolicy {
+  clip_and_zero,   ///< NaN -> 0, then clip to [-clip_value, clip_value] (as published)
+  reset_to_guess,  ///< non-finite entries go back to the initial guess
+  none,            ///< leave them; the solve stops with StopReason::non_finite
+};
+
+/// Why the iteration stopped.
+enum class StopReason {
+  converged,       ///< max |s^(i+1) - s^(i)| - rtol |s^(i+1)| <= atol, or the final
+                   ///< residual max |s_t - f(s_{t-1}, u_t)| <= atol
+  max_iterations,  ///< max_iter iterations without meeting the tolerance
+  non_finite,      ///< NaN/Inf in an iterate under NonFinitePolicy::none
+  stalled,         ///< the update vanished while the safeguard was still clipping or resetting
+                   ///< entries: a fixed point of the safeguard, not a solution
+};
+
+struct SolveOptions {
+  Method method = Method::deer;
+  /// Absolute tolerance on the update; unset: 1e-7 for double, 1e-4 for float.
+  std::optional<double> atol;
+  /// Relative tolerance on the update (0: unused, as published).
+  double rtol = 0.0;
+  /// Iteration cap; unset: T, which suffices for jacobi, deer and quasi_deer in exact arithmetic.
+  std::optional<int> max_iter;
+  InitialGuess initial_guess = InitialGuess::zeros;
+  NonFinitePolicy non_finite = NonFinitePolicy::clip_and_zero;
+  /// Clipping bound of NonFinitePolicy::clip_and_zero.
+  double clip_value = 1e8;
+  /// Keep a copy of the iterate with the smallest residual and return it when the solve does
+  /// not converge (one extra B*T*D buffer).
+  bool keep_best = true;
+  /// Record max update and max residual of every iteration in SolveResult::history.
+  bool record_history = false;
+  /// Time chunks per sequence in the parallel scans; 0 chooses from the execution space's
+  /// concurrency and the scan's cost (see kelk::default_chunks).
+  int chunks = 0;
+};
+
+/// One iteration of the history: the update that produced iterate i and that iterate's residual
+/// max_t |s_t - f(s_{t-1}, u_t)|.
+struct IterationRecord {
+  int iteration = 0;
+  double max_update = 0.0;
+  double max_residual = 0.0;
+};
+
+struct SolveResult {
+  Method method = Method::deer;
+  int iterations = 0;  ///< iterations performed (1 for sequential)
+  bool converged = false;
+  StopReason reason = StopReason::max_iterations;
+  double final_update = 0.0;    ///< max |s^(i) - s^(i-1)| of the last iteration
+  double final_residual = 0.0;  ///< max |s_t - f(s_{t-1}, u_t)| of the returned states
+  /// Which iterate the returned states are: `iterations` unless keep_best returned an earlier
+  /// one with a smaller residual (0 is the initial guess).
+  int returned_iteration = 0;
+  std::vector<IterationRecord> history;  ///< filled when SolveOptions::record_history
+};
+
+/// Published default absolute tolerance for the scalar type.
+template <class Scalar>
+constexpr double default_atol() {
+  static_assert(std::is_floating_point<Scalar>::value, "kelk: Scalar must be float or double");
+  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-7;
+}
+
+std::string to_string(Method m);
+std::string to_string(InitialGuess g);
+std::string to_string(NonFinitePolicy p);
+std::string to_string(StopReason r);
+/// Parse a name as printed by to_string; throws std::invalid_argument listing the valid names.
+Method parse_method(const std::string& name);
+InitialGuess parse_initial_guess(const std::string& name);
+NonFinitePolicy parse_non_finite_policy(const std::string& name);
+/// All methods, in the order the demo prints them.
+const std::vector<Method>& all_methods();
+
+/// The library version, "major.minor.patch".
+const char* version();
+
+}  // namespace kelk

@@ -1,0 +1,223 @@
+// The scan engine: work-efficient, chunked evaluation of an associative scan over B independent
+// sequences of T elements, generic over the element algebra (ALGORITHMS.md section 4).
+#pragma once
+
+#include <Kokkos_Core.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace kelk {
+
+/// \page element_algebra The element-algebra contract of ChunkedScan
+///
+/// The engine never looks inside elements. An algebra type `Alg` describes B sequences of T
+/// elements e_{b,0..T-1}, a "summary" (the composition of a run of elements) and a "state" (what
+/// a prefix yields, e.g. the vector s_t of an affine scan):
+///
+/// \code
+///   using value_type = double;                 // scalar type of summaries, states, scratch
+///   int batch() const;  int length() const;    // B, T (host)
+///   int summary_size() const;                  // scalars in one summary (host)
+///   int state_size() const;                    // scalars in one state (host)
+///   int scratch_size() const;                  // scratch scalars one call may use (host)
+///   // summary = e_{t_end-1} o ... o e_{t_begin}   (t_begin < t_end)
+///   KOKKOS_FUNCTION void summarize(int b, int t_begin, int t_end, value_type* summary,
+///                                  value_type* scratch) const;
+///   // out = later o earlier
+///   KOKKOS_FUNCTION void combine(const value_type* earlier, const value_type* later,
+///                                value_type* out, value_type* scratch) const;
+///   // state_out = summary applied to state_in
+///   KOKKOS_FUNCTION void apply(const value_type* summary, const value_type* state_in,
+///                              value_type* state_out, value_type* scratch) const;
+///   // apply e_{t_begin}, ..., e_{t_end-1} in turn to state_in and store every resulting state
+///   // (where is the algebra's business); state_in == nullptr means t_begin == 0 starts the
+///   // sequence, whose first element ignores its incoming state; if state_out != nullptr it
+///   // receives the state after e_{t_end-1}.
+///   KOKKOS_FUNCTION void sweep(int b, int t_begin, int t_end, const value_type* state_in,
+///                              value_type* state_out, value_type* scratch) const;
+/// \endcode
+///
+/// Backward scans (e.g. a smoother run from T down to 1) are algebras that number their
+/// elements from the end.
+
+/// First step of chunk k when T steps are split into P contiguous, near-equal chunks.
+KOKKOS_INLINE_FUNCTION int chunk_begin(int k, int T, int P) {
+  return static_cast<int>(static_cast<long long>(k) * T / P);
+}
+
+/// Default number of time chunks per sequence for a scan on `concurrency` workers.
+///
+/// Work items are (sequence, chunk) pairs. Chunks beyond the first cost a summary pass and a
+/// sweep instead of one sweep; `summary_cost` is the cost of summarizing one element relative
+/// to sweeping it (about 1 for diagonal elements, about D for dense D x D ones). Splitting time
+/// into P chunks then pays off only if P > 1 + summary_cost. P is also capped by sqrt(T),
+/// which balances the sequential pass over chunk summaries against the chunk sweeps.
+inline int default_chunks(int concurrency, int batch, int length, double summary_cost) {
+  if (batch < 1 || length < 1) return 1;
+  const int wanted = (std::max(concurrency, 1) + batch - 1) / batch;
+  if (wanted <= 1 || wanted <= 1.0 + summary_cost) return 1;
+  const int cap = std::max(1, static_cast<int>(std::sqrt(static_cast<double>(length))));
+  return std::min(wanted, cap);
+}
+
+/// Three-phase chunked scan (ALGORITHMS.md section 4) over the B sequences of an algebra:
+///   1. summarize: every chunk composes its elements into a chunk summary (chunks that start a
+///      sequence are swept right away instead, as their incoming state is known);
+///   2. propagate: the states entering each chunk, from the summaries, in order;
+///   3. sweep: every remaining chunk applies its elements from its incoming state.
+/// Work is about twice the sequential recurrence; the span is O(T/P + P).
+///
+/// The summaries and carried states are exposed so that a distributed layer can combine the
+/// summaries of a whole block across processes and feed the block's incoming state back in.
+/// Buffers are allocated once, for the algebra's sizes, and reused by every run.
+template <class ExecutionSpace, class Algebra>
+class ChunkedScan {
+ public:
+  using execution_space = ExecutionSpace;
+  using memory_space = typename ExecutionSpace::memory_space;
+  using value_type = typename Algebra::value_type;
+  /// (B, chunks or chunks + 1, size) buffers.
+  using buffer_type = Kokkos::View<value_type***, Kokkos::LayoutRight, memory_space>;
+
+  /// `chunks` time chunks per sequence (clamped to [1, T]).
+  ChunkedScan(const ExecutionSpace& space, const Algebra& algebra, int chunks)
+      : space_(space),
+        batch_(algebra.batch()),
+        length_(algebra.length()),
+        chunks_(std::max(1, std::min(chunks, algebra.length()))) {
+    if (batch_ < 1 || length_ < 1)
+      throw std::invalid_argument("kelk::ChunkedScan: need at least one sequence of one element");
+    summaries_ = buffer_type(
+        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::summaries"),
+        batch_, chunks_, algebra.summary_size());
+    carried_ = buffer_type(
+        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::carried"),
+        batch_, chunks_ + 1, algebra.state_size());
+    scratch_ = Kokkos::View<value_type**, Kokkos::LayoutRight, memory_space>(
+        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::scratch"),
+        batch_ * chunks_, std::max(1, algebra.scratch_size()));
+  }
+
+  int batch() const { return batch_; }
+  int length() const { return length_; }
+  int chunks() const { return chunks_; }
+
+  /// Chunk summaries, (B, chunks, summary_size). Chunk k covers
+  /// [chunk_begin(k, T, chunks), chunk_begin(k + 1, T, chunks)).
+  buffer_type summaries() const { return summaries_; }
+  /// Carried states, (B, chunks + 1, state_size): entry k is the state entering chunk k and
+  /// entry `chunks` the state after the last element. Without a sequence start, the caller
+  /// writes entry 0 (the state entering the block) before propagate().
+  buffer_type carried() const { return carried_; }
+
+  /// The whole scan of sequences that start at element 0.
+  void run(const Algebra& algebra) {
+    summarize(algebra, true);
+    propagate(algebra, true);
+    sweep(algebra, true);
+  }
+
+  /// The scan of a block that continues a sequence: `incoming` (B, state_size) is the state
+  /// entering element 0 of every sequence.
+  template <class IncomingView>
+  void run(const Algebra& algebra, const IncomingView& incoming) {
+    summarize(algebra, false);
+    set_incoming(incoming);
+    propagate(algebra, false);
+    sweep(algebra, false);
+  }
+
+  /// Phase 1. With sequence_start, chunk 0 is swept directly and has no summary.
+  void summarize(const Algebra& algebra, bool sequence_start) {
+    const int T = length_, P = chunks_;
+    auto summaries = summaries_;
+    auto carried = carried_;
+    auto scratch = scratch_;
+    Kokkos::parallel_for(
+        "kelk::ChunkedScan::summarize", Kokkos::RangePolicy<ExecutionSpace>(space_, 0, batch_ * P),
+        KOKKOS_LAMBDA(int item) {
+          const int b = item / P, k = item % P;
+          const int t0 = chunk_begin(k, T, P), t1 = chunk_begin(k + 1, T, P);
+          value_type* work = &scratch(item, 0);
+          if (k == 0 && sequence_start)
+            algebra.sweep(b, t0, t1, nullptr, &carried(b, 1, 0), work);
+          else
+            algebra.summarize(b, t0, t1, &summaries(b, k, 0), work);
+        });
+  }
+
+  /// Phase 2: carried(b, k + 1) = summary(b, k) applied to carried(b, k), in chunk order.
+  void propagate(const Algebra& algebra, bool sequence_start) {
+    const int P = chunks_;
+    auto summaries = summaries_;
+    auto carried = carried_;
+    auto scratch = scratch_;
+    Kokkos::parallel_for(
+        "kelk::ChunkedScan::propagate", Kokkos::RangePolicy<ExecutionSpace>(space_, 0, batch_),
+        KOKKOS_LAMBDA(int b) {
+          value_type* work = &scratch(b * P, 0);
+          for (int k = sequence_start ? 1 : 0; k < P; ++k)
+            algebra.apply(&summaries(b, k, 0), &carried(b, k, 0), &carried(b, k + 1, 0), work);
+        });
+  }
+
+  /// Phase 3: every chunk not swept in phase 1 sweeps from its incoming state.
+  void sweep(const Algebra& algebra, bool sequence_start) {
+    const int T = length_, P = chunks_;
+    auto carried = carried_;
+    auto scratch = scratch_;
+    Kokkos::parallel_for(
+        "kelk::ChunkedScan::sweep", Kokkos::RangePolicy<ExecutionSpace>(space_, 0, batch_ * P),
+        KOKKOS_LAMBDA(int item) {
+          const int b = item / P, k = item % P;
+          if (k == 0 && sequence_start) return;
+          const int t0 = chunk_begin(k, T, P), t1 = chunk_begin(k + 1, T, P);
+          algebra.sweep(b, t0, t1, &carried(b, k, 0), nullptr, &scratch(item, 0));
+        });
+  }
+
+  /// Composition of all chunk summaries of each sequence into `block` (B, summary_size):
+  /// e_{T-1} o ... o e_0. Needs summarize(algebra, false) first.
+  template <class BlockView>
+  void block_summary(const Algebra& algebra, const BlockView& block) const {
+    const int P = chunks_;
+    const int n = static_cast<int>(summaries_.extent(2));
+    auto summaries = summaries_;
+    auto scratch = scratch_;
+    auto ping = Kokkos::View<value_type***, Kokkos::LayoutRight, memory_space>(
+        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::block"), batch_,
+        2, n);
+    Kokkos::parallel_for(
+        "kelk::ChunkedScan::block_summary", Kokkos::RangePolicy<ExecutionSpace>(space_, 0, batch_),
+        KOKKOS_LAMBDA(int b) {
+          value_type* work = &scratch(b * P, 0);
+          const value_type* acc = &summaries(b, 0, 0);
+          for (int k = 1; k < P; ++k) {
+            value_type* out = &ping(b, k % 2, 0);
+            algebra.combine(acc, &summaries(b, k, 0), out, work);
+            acc = out;
+          }
+          for (int i = 0; i < n; ++i) block(b, i) = acc[i];
+        });
+  }
+
+ private:
+  template <class IncomingView>
+  void set_incoming(const IncomingView& incoming) {
+    if (static_cast<int>(incoming.extent(0)) != batch_ || incoming.extent(1) != carried_.extent(2))
+      throw std::invalid_argument(
+          "kelk::ChunkedScan: incoming states must have shape (B, state_size) = (" +
+          std::to_string(batch_) + ", " + std::to_string(carried_.extent(2)) + ")");
+    Kokkos::deep_copy(space_, Kokkos::subview(carried_, Kokkos::ALL, 0, Kokkos::ALL), incoming);
+  }
+
+  ExecutionSpace space_;
+  int batch_, length_, chunks_;
+  buffer_type summaries_, carried_;
+  Kokkos::View<value_type**, Kokkos::LayoutRight, memory_space> scratch_;
+};
+
+}  // namespace kelk

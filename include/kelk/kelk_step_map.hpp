@@ -1,0 +1,119 @@
+// The step-map contract: how a recurrence s_t = f(s_{t-1}, u_t) is handed to kelk.
+#pragma once
+
+#include <Kokkos_Core.hpp>
+
+#include <type_traits>
+
+namespace kelk {
+
+/// \page step_map_contract The step-map contract
+///
+/// A step map is a copyable functor type `M` (it is copied into Kokkos kernels, so hold
+/// Kokkos Views, not host containers) providing:
+///
+/// \code
+///   using value_type = double;           // or float: the scalar type of states and inputs
+///   int state_dim() const;               // D >= 1            (called on the host)
+///   int input_dim() const;               // Din >= 0          (called on the host)
+///   int scratch_size() const;            // scalars of scratch one call may use (host)
+///
+///   // f = f(s, u)
+///   KOKKOS_FUNCTION void step(const value_type* s, const value_type* u,
+///                             value_type* f, value_type* scratch) const;
+///
+///   // optional, needed by deer (and elk): f = f(s, u) and the dense Jacobian
+///   // jac[i * D + j] = d f_i / d s_j (row-major D x D)
+///   KOKKOS_FUNCTION void jacobian(const value_type* s, const value_type* u, value_type* f,
+///                                 value_type* jac, value_type* scratch) const;
+///
+///   // optional, needed by quasi_deer (and quasi_elk): f = f(s, u) and
+///   // diag[i] = d f_i / d s_i, computed without forming the full Jacobian
+///   KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* u,
+///                                          value_type* f, value_type* diag,
+///                                          value_type* scratch) const;
+/// \endcode
+///
+/// Every pointer addresses contiguous memory of the solve's memory space: `s` and `f` hold D
+/// scalars, `u` holds Din, `jac` D*D, `diag` D, `scratch` scratch_size(). They never alias.
+/// The Jacobian functions also return `f` because every practical cell's Jacobian reuses the
+/// intermediate values of `f` (gate activations, Runge-Kutta stages).
+///
+/// The functions run inside kernels on any backend: no exceptions, no allocation, no host-only
+/// calls. Kokkos Kernels' batched serial routines (SerialGemv, ...) on unmanaged Views built
+/// over the pointers are the intended way to do dense algebra inside them.
+
+namespace impl {
+
+template <class M, class = void>
+struct has_value_type : std::false_type {};
+template <class M>
+struct has_value_type<M, std::void_t<typename M::value_type>>
+    : std::is_floating_point<typename M::value_type> {};
+
+template <class M, class = void>
+struct has_dims : std::false_type {};
+template <class M>
+struct has_dims<M, std::void_t<decltype(std::declval<const M&>().state_dim()),
+                               decltype(std::declval<const M&>().input_dim()),
+                               decltype(std::declval<const M&>().scratch_size())>>
+    : std::bool_constant<
+          std::is_convertible<decltype(std::declval<const M&>().state_dim()), int>::value &&
+          std::is_convertible<decltype(std::declval<const M&>().input_dim()), int>::value &&
+          std::is_convertible<decltype(std::declval<const M&>().scratch_size()), int>::value> {};
+
+template <class M, class = void>
+struct has_step : std::false_type {};
+template <class M>
+struct has_step<
+    M, std::void_t<decltype(std::declval<const M&>().step(
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(), std::declval<typename M::value_type*>(),
+           std::declval<typename M::value_type*>()))>> : std::true_type {};
+
+template <class M, class = void>
+struct has_jacobian : std::false_type {};
+template <class M>
+struct has_jacobian<
+    M, std::void_t<decltype(std::declval<const M&>().jacobian(
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(), std::declval<typename M::value_type*>(),
+           std::declval<typename M::value_type*>(), std::declval<typename M::value_type*>()))>>
+    : std::true_type {};
+
+template <class M, class = void>
+struct has_jacobian_diagonal : std::false_type {};
+template <class M>
+struct has_jacobian_diagonal<
+    M, std::void_t<decltype(std::declval<const M&>().jacobian_diagonal(
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(), std::declval<typename M::value_type*>(),
+           std::declval<typename M::value_type*>(), std::declval<typename M::value_type*>()))>>
+    : std::true_type {};
+
+}  // namespace impl
+
+/// True when M provides a dense Jacobian (needed by deer and elk).
+template <class M>
+inline constexpr bool provides_jacobian_v = impl::has_jacobian<M>::value;
+/// True when M provides the Jacobian diagonal (needed by quasi_deer and quasi_elk).
+template <class M>
+inline constexpr bool provides_jacobian_diagonal_v = impl::has_jacobian_diagonal<M>::value;
+
+/// Compile-time check of the mandatory part of the step-map contract, with messages that say
+/// what is missing. Called by every solver entry point.
+template <class M>
+constexpr void check_step_map() {
+  static_assert(std::is_copy_constructible<M>::value,
+                "kelk: a step map must be copyable (it is captured by value in kernels)");
+  static_assert(impl::has_value_type<M>::value,
+                "kelk: a step map must define `using value_type = float;` or `double`");
+  static_assert(impl::has_dims<M>::value,
+                "kelk: a step map must provide `int state_dim() const`, `int input_dim() const` "
+                "and `int scratch_size() const`");
+  static_assert(impl::has_step<M>::value,
+                "kelk: a step map must provide `KOKKOS_FUNCTION void step(const value_type* s, "
+                "const value_type* u, value_type* f, value_type* scratch) const`");
+}
+
+}  // namespace kelk
