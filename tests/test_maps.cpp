@@ -1,0 +1,144 @@
+// The built-in step maps: closed-form Jacobians against central finite differences of f, the
+// Jacobian diagonal against the full Jacobian's diagonal, and the step-map contract checks.
+#include "test_common.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+/// f, the Jacobian and the diagonal of `map` at (s, u), evaluated in a kernel.
+template <class Map>
+struct Evaluation {
+  std::vector<double> f, f_jac, f_diag, jac, diag;
+};
+
+template <class Map>
+Evaluation<Map> evaluate(const Map& map, const std::vector<double>& s,
+                         const std::vector<double>& u) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim(), Din = map.input_dim();
+  Kokkos::View<Scalar*> sv("s", D), uv("u", Din + 1), f("f", D), f2("f2", D), f3("f3", D),
+      diag("diag", D), scratch("scratch", map.scratch_size() + 1);
+  Kokkos::View<Scalar*> jac("jac", D * D);
+  auto hs = Kokkos::create_mirror_view(sv);
+  auto hu = Kokkos::create_mirror_view(uv);
+  for (int i = 0; i < D; ++i) hs(i) = Scalar(s[i]);
+  for (int i = 0; i < Din; ++i) hu(i) = Scalar(u[i]);
+  Kokkos::deep_copy(sv, hs);
+  Kokkos::deep_copy(uv, hu);
+  Kokkos::parallel_for(
+      "test::evaluate", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
+        map.step(sv.data(), uv.data(), f.data(), scratch.data());
+        map.jacobian(sv.data(), uv.data(), f2.data(), jac.data(), scratch.data());
+        map.jacobian_diagonal(sv.data(), uv.data(), f3.data(), diag.data(), scratch.data());
+      });
+  auto to_vec = [](const auto& v) {
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+    return std::vector<double>(h.data(), h.data() + h.span());
+  };
+  return {to_vec(f), to_vec(f2), to_vec(f3), to_vec(jac), to_vec(diag)};
+}
+
+/// Checks the closed forms of `map` at a few random points.
+template <class Map>
+void check_jacobians(const Map& map, double state_scale, std::uint64_t seed) {
+  const int D = map.state_dim(), Din = map.input_dim();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  for (int trial = 0; trial < 5; ++trial) {
+    std::vector<double> s(D), u(Din);
+    for (auto& x : s) x = state_scale * normal(rng);
+    for (auto& x : u) x = normal(rng);
+    const auto e = evaluate(map, s, u);
+    // the Jacobian functions return the same f as step
+    for (int i = 0; i < D; ++i) {
+      CHECK(e.f_jac[i] == e.f[i]);
+      CHECK(e.f_diag[i] == e.f[i]);
+    }
+    // the diagonal is the Jacobian's diagonal
+    for (int i = 0; i < D; ++i) CHECK(e.diag[i] == Approx(e.jac[i * D + i]).margin(1e-14));
+    // central differences: error O(h^2)
+    const double h = 1e-5;
+    double scale = 1, worst = 0;
+    for (int j = 0; j < D; ++j) {
+      auto sp = s, sm = s;
+      sp[j] += h;
+      sm[j] -= h;
+      const auto fp = evaluate(map, sp, u).f, fm = evaluate(map, sm, u).f;
+      for (int i = 0; i < D; ++i) {
+        const double fd = (fp[i] - fm[i]) / (2 * h);
+        scale = std::max(scale, std::abs(fd));
+        worst = std::max(worst, std::abs(fd - e.jac[i * D + j]));
+      }
+    }
+    CAPTURE(trial, worst, scale);
+    CHECK(worst <= 1e-7 * scale);
+  }
+}
+
+/// A user-written map with only step(): enough for sequential and jacobi.
+struct StepOnlyMap {
+  using value_type = double;
+  int state_dim() const { return 2; }
+  int input_dim() const { return 1; }
+  int scratch_size() const { return 0; }
+  KOKKOS_FUNCTION void step(const double* s, const double* u, double* f, double*) const {
+    f[0] = 0.5 * s[1] + u[0];
+    f[1] = -0.5 * s[0];
+  }
+};
+
+struct NotAMap {};
+
+}  // namespace
+
+TEST_CASE("Elman Jacobian and diagonal match finite differences", "[maps]") {
+  const int D = GENERATE(1, 3, 8);
+  check_jacobians(kelk::make_random_elman<double>(D, 3, 1.5, 11u + D), 1.0, 5u + D);
+}
+
+TEST_CASE("GRU Jacobian and diagonal match finite differences", "[maps]") {
+  const int D = GENERATE(1, 4, 16);
+  const int Din = GENERATE(0, 3);
+  check_jacobians(kelk::make_random_gru<double>(D, Din, 2.0, 21u + D + Din), 1.0, 7u + D);
+}
+
+TEST_CASE("Lorenz-96 RK4 Jacobian and diagonal match finite differences", "[maps]") {
+  // D < 13 wraps the band around (offsets alias columns); D >= 13 does not.
+  const int D = GENERATE(4, 5, 8, 13, 20);
+  check_jacobians(kelk::Lorenz96<double>(D, 8.0, 0.01), 3.0, 31u + D);
+  check_jacobians(kelk::Lorenz96<double>(D, 8.0, 0.2), 3.0, 37u + D);  // large dt: stages matter
+}
+
+TEST_CASE("the step-map contract is checked at compile time", "[maps]") {
+  STATIC_REQUIRE(kelk::impl::has_step<StepOnlyMap>::value);
+  STATIC_REQUIRE_FALSE(kelk::provides_jacobian_v<StepOnlyMap>);
+  STATIC_REQUIRE_FALSE(kelk::provides_jacobian_diagonal_v<StepOnlyMap>);
+  STATIC_REQUIRE_FALSE(kelk::impl::has_step<NotAMap>::value);
+  STATIC_REQUIRE(kelk::provides_jacobian_v<kelk::Gru<float>>);
+  STATIC_REQUIRE(kelk::provides_jacobian_diagonal_v<kelk::Lorenz96<double>>);
+}
+
+TEST_CASE("a user map with only step() runs sequential and jacobi, and refuses deer", "[maps]") {
+  const StepOnlyMap map;
+  auto p = kelk_test::random_problem<double>(2, 50, 2, 1, 3);
+  kelk::SequenceView<double> ref("ref", 2, 50, 2), out("out", 2, 50, 2);
+  kelk::SolveOptions opt;
+  opt.method = kelk::Method::sequential;
+  kelk::solve(map, p.s0, p.inputs, ref, opt);
+  CHECK(kelk_test::max_abs_diff(ref, kelk_test::plain_loop(map, p.s0, p.inputs)) == 0.0);
+  opt.method = kelk::Method::jacobi;
+  const auto r = kelk::solve(map, p.s0, p.inputs, out, opt);
+  CHECK(r.converged);
+  CHECK(kelk_test::max_abs_diff(ref, out) <= 1e-6);
+  opt.method = kelk::Method::deer;
+  CHECK_THROWS_WITH(kelk::solve(map, p.s0, p.inputs, out, opt),
+                    Catch::Contains("deer needs a step map with jacobian()"));
+  opt.method = kelk::Method::quasi_deer;
+  CHECK_THROWS_WITH(kelk::solve(map, p.s0, p.inputs, out, opt),
+                    Catch::Contains("jacobian_diagonal()"));
+}
