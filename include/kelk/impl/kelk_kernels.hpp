@@ -65,29 +65,6 @@ void evaluate_sequential(const ExecutionSpace& space, const Problem<ExecutionSpa
       });
 }
 
-/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate.
-template <class ExecutionSpace, class StepMap>
-typename StepMap::value_type residual(const ExecutionSpace& space,
-                                      const Problem<ExecutionSpace, StepMap>& p) {
-  using Scalar = typename StepMap::value_type;
-  const int D = p.D;
-  // f needs D scalars of its own besides the map's scratch.
-  const int map_scratch = p.map.scratch_size();
-  return tiled_max<Scalar>(
-      "kelk::solve::residual", space, p.steps(), map_scratch + D,
-      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
-        const int b = int(i / p.T), t = int(i % p.T);
-        Scalar* f = scratch + map_scratch;
-        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
-        Scalar r = Scalar(0);
-        for (int d = 0; d < D; ++d) {
-          const Scalar v = abs_or_inf(p.states(b, t, d) - f[d]);
-          if (v > r) r = v;
-        }
-        return r;
-      });
-}
-
 /// max_d |s_t - f_t| for one step, given f_t.
 template <class P>
 KOKKOS_INLINE_FUNCTION typename P::value_type step_residual(const P& p, int b, int t,
@@ -98,6 +75,23 @@ KOKKOS_INLINE_FUNCTION typename P::value_type step_residual(const P& p, int b, i
     if (v > r) r = v;
   }
   return r;
+}
+
+/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate.
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type residual(const ExecutionSpace& space,
+                                      const Problem<ExecutionSpace, StepMap>& p) {
+  using Scalar = typename StepMap::value_type;
+  // f needs D scalars of its own besides the map's scratch.
+  const int map_scratch = p.map.scratch_size();
+  return tiled_max<Scalar>(
+      "kelk::solve::residual", space, p.steps(), map_scratch + p.D,
+      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+        const int b = int(i / p.T), t = int(i % p.T);
+        Scalar* f = scratch + map_scratch;
+        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+        return step_residual(p, b, t, f);
+      });
 }
 
 /// Jacobi: next_t = f(s_{t-1}, u_t). Returns the residual of the current iterate.
