@@ -13,6 +13,8 @@ const std::pair<Method, const char*> method_names[] = {
     {Method::jacobi, "jacobi"},
     {Method::deer, "deer"},
     {Method::quasi_deer, "quasi_deer"},
+    {Method::elk, "elk"},
+    {Method::quasi_elk, "quasi_elk"},
 };
 const std::pair<InitialGuess, const char*> guess_names[] = {
     {InitialGuess::zeros, "zeros"},
@@ -81,6 +83,10 @@ const std::vector<Method>& all_methods() {
     return m;
   }();
   return methods;
+}
+
+double default_sigma2(Method m) {
+  return m == Method::quasi_elk ? 1e2 : 1e6;
 }
 
 const char* version() {

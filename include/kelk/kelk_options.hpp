@@ -3,6 +3,7 @@
 
 #include <kelk/kelk_config.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -16,6 +17,8 @@ enum class Method {
   jacobi,      ///< fixed-point (Picard) iteration, A_t = 0
   deer,        ///< Newton: dense Jacobians, affine scan of D x D elements
   quasi_deer,  ///< Newton with the Jacobian diagonal: D independent scalar scans
+  elk,         ///< Levenberg-Marquardt (trust-region Newton) as Kalman filtering, dense
+  quasi_elk,   ///< ELK with the Jacobian diagonal: scalar Kalman filters
 };
 
 /// Where the iteration starts (ALGORITHMS.md section 7).
@@ -42,6 +45,14 @@ enum class StopReason {
                    ///< entries: a fixed point of the safeguard, not a solution
 };
 
+/// What SolveOptions::on_iteration sees after each iteration.
+struct IterationProgress {
+  int iteration = 0;        ///< 1, 2, ...
+  double max_update = 0.0;  ///< max |s^(i) - s^(i-1)| of this iteration
+  /// max_t |s_t - f(s_{t-1}, u_t)| of the iterate this iteration linearised around, s^(i-1)
+  double start_residual = 0.0;
+};
+
 struct SolveOptions {
   Method method = Method::deer;
   /// Absolute tolerance on the update; unset: 1e-7 for double, 1e-4 for float.
@@ -62,7 +73,20 @@ struct SolveOptions {
   /// Time chunks per sequence in the parallel scans; 0 chooses from the execution space's
   /// concurrency and the scan's cost (see kelk::default_chunks).
   int chunks = 0;
+  /// elk, quasi_elk: sigma^2 = 1/lambda of the trust region (ALGORITHMS.md section 5); larger
+  /// means bolder steps (infinity is DEER). Unset: the published values for the
+  /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
+  std::optional<double> sigma2;
+  /// elk, quasi_elk: false takes the Kalman filter means as the next iterate (as published);
+  /// true adds the Rauch-Tung-Striebel smoother, which gives the exact Levenberg-Marquardt step.
+  bool kalman_smoother = false;
+  /// Called on the host after every iteration; meanwhile the `states` View holds iterate i.
+  /// For progress reports and convergence studies; it must not modify the states.
+  std::function<void(const IterationProgress&)> on_iteration;
 };
+
+/// Published sigma^2 defaults of elk (1e6) and quasi_elk (1e2).
+double default_sigma2(Method m);
 
 /// One iteration of the history: the update that produced iterate i and that iterate's residual
 /// max_t |s_t - f(s_{t-1}, u_t)|.

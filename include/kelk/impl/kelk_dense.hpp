@@ -6,11 +6,15 @@
 #include <KokkosBatched_Gemm_Serial_Impl.hpp>
 #include <KokkosBatched_Gemv_Decl.hpp>
 #include <KokkosBatched_Gemv_Serial_Impl.hpp>
+#include <KokkosBatched_LU_Decl.hpp>
+#include <KokkosBatched_LU_Serial_Impl.hpp>
+#include <KokkosBatched_SolveLU_Decl.hpp>
 #include <Kokkos_Core.hpp>
 
 namespace kelk::impl {
 
 using Unmanaged = Kokkos::MemoryTraits<Kokkos::Unmanaged>;
+using KokkosBatched::Trans;
 
 /// Row-major matrix / vector views over raw pointers. The memory space is left at the default of
 /// the enclosing kernel; pointers always come from Views of the solve's memory space.
@@ -36,24 +40,60 @@ KOKKOS_INLINE_FUNCTION void gemv(T alpha, const T* A, int m, int n, const T* x, 
     for (int i = 0; i < m; ++i) y[i] *= beta;
     return;
   }
-  KokkosBatched::SerialGemv<KokkosBatched::Trans::NoTranspose,
-                            KokkosBatched::Algo::Gemv::Unblocked>::invoke(alpha, matrix(A, m, n),
-                                                                          vector(x, n), beta,
-                                                                          vector(y, m));
+  KokkosBatched::SerialGemv<Trans::NoTranspose, KokkosBatched::Algo::Gemv::Unblocked>::invoke(
+      alpha, matrix(A, m, n), vector(x, n), beta, vector(y, m));
 }
 
-/// C = alpha * A B + beta * C, all n x n row-major.
+/// y = alpha * A^T x + beta * y, A is n x m row-major (so A^T is m x n).
 template <class T>
+KOKKOS_INLINE_FUNCTION void gemv_t(T alpha, const T* A, int n, int m, const T* x, T beta, T* y) {
+  KokkosBatched::SerialGemv<Trans::Transpose, KokkosBatched::Algo::Gemv::Unblocked>::invoke(
+      alpha, matrix(A, n, m), vector(x, n), beta, vector(y, m));
+}
+
+/// C = alpha * op(A) op(B) + beta * C, all n x n row-major; op chosen by Trans tags.
+template <class TransA = Trans::NoTranspose, class TransB = Trans::NoTranspose, class T>
 KOKKOS_INLINE_FUNCTION void gemm(T alpha, const T* A, const T* B, T beta, T* C, int n) {
-  KokkosBatched::SerialGemm<KokkosBatched::Trans::NoTranspose, KokkosBatched::Trans::NoTranspose,
-                            KokkosBatched::Algo::Gemm::Unblocked>::invoke(alpha, matrix(A, n, n),
-                                                                          matrix(B, n, n), beta,
-                                                                          matrix(C, n, n));
+  KokkosBatched::SerialGemm<TransA, TransB, KokkosBatched::Algo::Gemm::Unblocked>::invoke(
+      alpha, matrix(A, n, n), matrix(B, n, n), beta, matrix(C, n, n));
+}
+
+/// In-place LU factorisation without pivoting of the n x n row-major A. kelk factors only
+/// matrices I + C J and F P F^T + I with C, J, P symmetric positive semi-definite: their
+/// eigenvalues are real and >= 1.
+template <class T>
+KOKKOS_INLINE_FUNCTION void lu(T* A, int n) {
+  KokkosBatched::SerialLU<KokkosBatched::Algo::LU::Unblocked>::invoke(matrix(A, n, n));
+}
+
+/// B <- op(A)^{-1} B for the LU factors of A (from lu()) and the n x nrhs row-major B.
+template <class TransA = Trans::NoTranspose, class T>
+KOKKOS_INLINE_FUNCTION void lu_solve(const T* LU, T* B, int n, int nrhs) {
+  KokkosBatched::SerialSolveLU<TransA, KokkosBatched::Algo::SolveLU::Unblocked>::invoke(
+      matrix(LU, n, n), matrix(B, n, nrhs));
 }
 
 template <class T>
 KOKKOS_INLINE_FUNCTION void copy(const T* src, T* dst, int n) {
   for (int i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+/// A <- alpha * I (n x n).
+template <class T>
+KOKKOS_INLINE_FUNCTION void set_identity(T* A, int n, T alpha = T(1)) {
+  for (int i = 0; i < n * n; ++i) A[i] = T(0);
+  for (int i = 0; i < n; ++i) A[i * n + i] = alpha;
+}
+
+/// A <- (A + A^T) / 2: removes the round-off asymmetry of covariance-like products.
+template <class T>
+KOKKOS_INLINE_FUNCTION void symmetrize(T* A, int n) {
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) {
+      const T v = T(0.5) * (A[i * n + j] + A[j * n + i]);
+      A[i * n + j] = v;
+      A[j * n + i] = v;
+    }
 }
 
 }  // namespace kelk::impl
