@@ -1,6 +1,7 @@
 // Names of kelk's option values, both ways, for drivers, input decks and messages.
 #include <kelk/kelk_options.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -83,6 +84,10 @@ const std::vector<Method>& all_methods() {
     return m;
   }();
   return methods;
+}
+
+int default_max_iter(Method m, int T) {
+  return m == Method::elk || m == Method::quasi_elk ? std::max(T, 100) : T;
 }
 
 double default_sigma2(Method m) {

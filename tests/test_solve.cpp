@@ -53,13 +53,15 @@ void check_method(const Map& map, Method method, int B, int T, std::uint64_t see
           s.result.final_residual, dev);
   REQUIRE(s.result.converged);
   CHECK(s.result.reason == kelk::StopReason::converged);
-  CHECK(s.result.iterations <= T + 1);
+  // the undamped methods are exact after T iterations (one more shows no update)
+  if (method != Method::elk && method != Method::quasi_elk) CHECK(s.result.iterations <= T + 1);
   CHECK(dev <= 10 * atol);
   CHECK(s.result.final_residual <= 10 * atol);
   CHECK(s.result.returned_iteration == s.result.iterations);
 }
 
-const Method iterative[] = {Method::jacobi, Method::deer, Method::quasi_deer};
+const Method iterative[] = {Method::jacobi, Method::deer, Method::quasi_deer, Method::elk,
+                            Method::quasi_elk};
 
 }  // namespace
 

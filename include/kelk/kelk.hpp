@@ -2,12 +2,18 @@
 #pragma once
 
 #include <kelk/kelk_affine.hpp>
+#include <kelk/kelk_argru.hpp>
+#include <kelk/kelk_config.hpp>
+#include <kelk/kelk_kalman.hpp>
 #include <kelk/kelk_maps.hpp>
 #include <kelk/kelk_options.hpp>
 #include <kelk/kelk_scan.hpp>
 #include <kelk/kelk_solve.hpp>
 #include <kelk/kelk_step_map.hpp>
 #include <kelk/kelk_views.hpp>
+#ifdef KELK_HAVE_HDF5
+#include <kelk/kelk_hdf5.hpp>
+#endif
 
 // The library ships compiled instantiations of solve() for the built-in step maps on the
 // default execution space; these declarations keep every user from compiling them again.
@@ -27,7 +33,9 @@
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<double>)      \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<float>)       \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<double>) \
-  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<float>)
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<float>)  \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::ArGru<double>)    \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::ArGru<float>)
 
 #ifndef KELK_IMPL_COMPILING_INSTANTIATIONS
 namespace kelk {

@@ -59,7 +59,8 @@ struct SolveOptions {
   std::optional<double> atol;
   /// Relative tolerance on the update (0: unused, as published).
   double rtol = 0.0;
-  /// Iteration cap; unset: T, which suffices for jacobi, deer and quasi_deer in exact arithmetic.
+  /// Iteration cap; unset: default_max_iter(method, T). T suffices for jacobi, deer and
+  /// quasi_deer in exact arithmetic; the damped steps of elk and quasi_elk have no such bound.
   std::optional<int> max_iter;
   InitialGuess initial_guess = InitialGuess::zeros;
   NonFinitePolicy non_finite = NonFinitePolicy::clip_and_zero;
@@ -84,6 +85,9 @@ struct SolveOptions {
   /// For progress reports and convergence studies; it must not modify the states.
   std::function<void(const IterationProgress&)> on_iteration;
 };
+
+/// Default iteration cap: T for jacobi, deer and quasi_deer; max(T, 100) for elk and quasi_elk.
+int default_max_iter(Method m, int T);
 
 /// Published sigma^2 defaults of elk (1e6) and quasi_elk (1e2).
 double default_sigma2(Method m);

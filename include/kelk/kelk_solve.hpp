@@ -242,7 +242,7 @@ SolveResult iterate(const ExecutionSpace& space, const Problem<ExecutionSpace, S
   Kokkos::View<Scalar*, memory_space> best;
   if (options.keep_best) best = decltype(best)(alloc("kelk::solve::best"), p.size());
 
-  const int max_iter = options.max_iter ? *options.max_iter : p.T;
+  const int max_iter = options.max_iter ? *options.max_iter : default_max_iter(options.method, p.T);
   const double atol = options.atol ? *options.atol : default_atol<Scalar>();
   UpdateKernel<Scalar, memory_space> update{
       p.states.data(),    method.next.data(),         best.data(),          guess,

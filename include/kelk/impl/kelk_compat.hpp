@@ -27,6 +27,10 @@ KOKKOS_INLINE_FUNCTION T exp(T x) {
   return KELK_IMPL_KOKKOS_MATH::exp(x);
 }
 template <class T>
+KOKKOS_INLINE_FUNCTION T log1p(T x) {
+  return KELK_IMPL_KOKKOS_MATH::log1p(x);
+}
+template <class T>
 KOKKOS_INLINE_FUNCTION T abs(T x) {
   return x < T(0) ? -x : x;
 }

@@ -1,0 +1,25 @@
+# Finds HDF5 (parallel if available, as Debian's libhdf5-openmpi-dev) and defines the target
+# kelk::hdf5. Parallel HDF5's headers include mpi.h, so MPI comes with it.
+include_guard(GLOBAL)
+
+# FindHDF5 and FindMPI probe with the C compiler.
+get_property(_kelk_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "C" IN_LIST _kelk_languages)
+  enable_language(C)
+endif()
+set(HDF5_PREFER_PARALLEL TRUE)
+find_package(HDF5 REQUIRED COMPONENTS C)
+if(NOT TARGET kelk::hdf5)
+  add_library(kelk::hdf5 INTERFACE IMPORTED)
+  target_include_directories(kelk::hdf5 INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+  target_link_libraries(kelk::hdf5 INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES})
+  target_compile_definitions(kelk::hdf5 INTERFACE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
+  if(HDF5_IS_PARALLEL)
+    find_package(MPI REQUIRED COMPONENTS C)
+    target_link_libraries(kelk::hdf5 INTERFACE MPI::MPI_C)
+  endif()
+endif()
+if(NOT KELK_HDF5_REPORTED)
+  set(KELK_HDF5_REPORTED TRUE)
+  message(STATUS "kelk: HDF5 ${HDF5_VERSION}, parallel: ${HDF5_IS_PARALLEL}")
+endif()

@@ -1,0 +1,169 @@
+// The autoregressive GRU of the ELK paper (lindermanlab/elk, "argru_sine_wave"): a GRU whose
+// decoded, noise-driven output is fed back as its next input. Specification:
+// input/argru/SPEC.md (sections 5 and 8). Weights: input/argru/argru_weights.h5.
+#pragma once
+
+#include <kelk/impl/kelk_compat.hpp>
+#include <kelk/impl/kelk_dense.hpp>
+#include <kelk/kelk_config.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <string>
+
+namespace kelk {
+
+/// Packed state s = [x, h_0 .. h_{P-1}] (D = 1 + P), one scalar driver eps per step (Din = 1):
+///   r  = sigma(w_r x + b_r + U_r h),   z = sigma(w_z x + b_z + U_z h)
+///   m  = U_n h + b_hn,                 n = tanh(w_n x + b_n + r * m)
+///   h+ = n + z * (h - n),              o = h+ + x 1
+///   x+ = a_mu . o + c_mu + softplus(a_ls . o + c_ls) eps,      s+ = [x+, h+]
+/// The Jacobian is the closed form of SPEC.md section 8; the diagonal costs O(P) after f.
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+struct ArGru {
+  using value_type = Scalar;
+  using memory_space = MemorySpace;
+  using Vector = Kokkos::View<Scalar*, Kokkos::LayoutRight, MemorySpace>;
+  using Matrix = Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace>;
+
+  Vector w_r, w_z, w_n;       ///< (P) input weights (H = 1)
+  Matrix U_r, U_z, U_n;       ///< (P, P) recurrent weights
+  Vector b_r, b_z, b_n;       ///< (P) input-side biases
+  Vector b_hn;                ///< (P) bias inside the reset product
+  Vector a_mu, a_ls;          ///< (P) decoder rows: mean and pre-softplus scale
+  Scalar c_mu = 0, c_ls = 0;  ///< decoder biases
+
+  int state_dim() const { return 1 + hidden(); }
+  int input_dim() const { return 1; }
+  /// r, z, m, n, g = d x+/d o, d h+/d x
+  int scratch_size() const { return 6 * hidden(); }
+
+  KOKKOS_FUNCTION int hidden() const { return static_cast<int>(U_r.extent(0)); }
+
+  KOKKOS_FUNCTION void step(const Scalar* s, const Scalar* u, Scalar* f, Scalar* scratch) const {
+    forward(s, u[0], f, scratch);
+  }
+
+  KOKKOS_FUNCTION void jacobian(const Scalar* s, const Scalar* u, Scalar* f, Scalar* jac,
+                                Scalar* scratch) const {
+    const int P = hidden(), D = 1 + P;
+    forward(s, u[0], f, scratch);
+    derivatives(s, scratch);
+    const Scalar* r = scratch;
+    const Scalar* z = r + P;
+    const Scalar* m = z + P;
+    const Scalar* n = m + P;
+    const Scalar* g = n + P;
+    const Scalar* dhdx = g + P;
+    const Scalar* h = s + 1;
+    // rows 1..P: d h+ / d [x, h]
+    for (int i = 0; i < P; ++i) {
+      Scalar* row = jac + (1 + i) * D;
+      row[0] = dhdx[i];
+      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
+      const Scalar c_n = dn * r[i];
+      const Scalar c_r = dn * m[i] * r[i] * (Scalar(1) - r[i]);
+      const Scalar c_z = (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]);
+      for (int j = 0; j < P; ++j) row[1 + j] = c_n * U_n(i, j) + c_r * U_r(i, j) + c_z * U_z(i, j);
+      row[1 + i] += z[i];
+    }
+    // row 0: d x+ / d [x, h] = g^T (d h+ / d [x, h] + [1, 0])
+    Scalar dxdx = Scalar(0);
+    for (int i = 0; i < P; ++i) dxdx += g[i] * (dhdx[i] + Scalar(1));
+    jac[0] = dxdx;
+    for (int j = 0; j < P; ++j) {
+      Scalar v = Scalar(0);
+      for (int i = 0; i < P; ++i) v += g[i] * jac[(1 + i) * D + 1 + j];
+      jac[1 + j] = v;
+    }
+  }
+
+  KOKKOS_FUNCTION void jacobian_diagonal(const Scalar* s, const Scalar* u, Scalar* f, Scalar* diag,
+                                         Scalar* scratch) const {
+    const int P = hidden();
+    forward(s, u[0], f, scratch);
+    derivatives(s, scratch);
+    const Scalar* r = scratch;
+    const Scalar* z = r + P;
+    const Scalar* m = z + P;
+    const Scalar* n = m + P;
+    const Scalar* g = n + P;
+    const Scalar* dhdx = g + P;
+    const Scalar* h = s + 1;
+    Scalar dxdx = Scalar(0);
+    for (int i = 0; i < P; ++i) dxdx += g[i] * (dhdx[i] + Scalar(1));
+    diag[0] = dxdx;
+    for (int i = 0; i < P; ++i) {
+      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
+      diag[1 + i] = z[i] + dn * r[i] * U_n(i, i) +
+                    dn * m[i] * r[i] * (Scalar(1) - r[i]) * U_r(i, i) +
+                    (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]) * U_z(i, i);
+    }
+  }
+
+ private:
+  static KOKKOS_FUNCTION Scalar softplus(Scalar a) {
+    return (a > Scalar(0) ? a : Scalar(0)) + impl::log1p(impl::exp(-impl::abs(a)));
+  }
+
+  /// f = s+; scratch = [r, z, m, n, g] where g = a_mu + sigma(l) eps a_ls = d x+ / d o.
+  KOKKOS_FUNCTION void forward(const Scalar* s, Scalar eps, Scalar* f, Scalar* scratch) const {
+    const int P = hidden();
+    const Scalar x = s[0];
+    const Scalar* h = s + 1;
+    Scalar* r = scratch;
+    Scalar* z = r + P;
+    Scalar* m = z + P;
+    Scalar* n = m + P;
+    Scalar* g = n + P;
+    for (int i = 0; i < P; ++i) {
+      r[i] = w_r(i) * x + b_r(i);
+      z[i] = w_z(i) * x + b_z(i);
+      m[i] = b_hn(i);
+    }
+    impl::gemv(Scalar(1), U_r.data(), P, P, h, Scalar(1), r);
+    impl::gemv(Scalar(1), U_z.data(), P, P, h, Scalar(1), z);
+    impl::gemv(Scalar(1), U_n.data(), P, P, h, Scalar(1), m);
+    Scalar mu = c_mu, ell = c_ls;
+    for (int i = 0; i < P; ++i) {
+      r[i] = impl::sigmoid(r[i]);
+      z[i] = impl::sigmoid(z[i]);
+      n[i] = impl::tanh(w_n(i) * x + b_n(i) + r[i] * m[i]);
+      const Scalar hp = n[i] + z[i] * (h[i] - n[i]);
+      f[1 + i] = hp;
+      const Scalar o = hp + x;
+      mu += a_mu(i) * o;
+      ell += a_ls(i) * o;
+    }
+    f[0] = mu + softplus(ell) * eps;
+    const Scalar dsp = impl::sigmoid(ell) * eps;  // softplus' = sigma
+    for (int i = 0; i < P; ++i) g[i] = a_mu(i) + dsp * a_ls(i);
+  }
+
+  /// scratch[5P..6P) = d h+ / d x, from the gate values forward() left in the scratch.
+  KOKKOS_FUNCTION void derivatives(const Scalar* s, Scalar* scratch) const {
+    const int P = hidden();
+    const Scalar* h = s + 1;
+    const Scalar* r = scratch;
+    const Scalar* z = r + P;
+    const Scalar* m = z + P;
+    const Scalar* n = m + P;
+    Scalar* dhdx = scratch + 5 * P;
+    for (int i = 0; i < P; ++i) {
+      const Scalar drdx = r[i] * (Scalar(1) - r[i]) * w_r(i);
+      const Scalar dzdx = z[i] * (Scalar(1) - z[i]) * w_z(i);
+      const Scalar dndx = (Scalar(1) - n[i] * n[i]) * (w_n(i) + m[i] * drdx);
+      dhdx[i] = (Scalar(1) - z[i]) * dndx + (h[i] - n[i]) * dzdx;
+    }
+  }
+};
+
+#ifdef KELK_HAVE_HDF5
+/// Loads the trained AR-GRU from its weights file (input/argru/argru_weights.h5): the
+/// `float64/` datasets for double, the exact original `float32/` ones for float. Throws
+/// kelk::hdf5::Error naming the file and dataset when something is missing or mis-shaped.
+template <class Scalar>
+ArGru<Scalar> load_argru(const std::string& path);
+#endif
+
+}  // namespace kelk
