@@ -307,10 +307,10 @@ struct ScalarKalmanFilterAlgebra {
 /// the scan is time t = T - 1 - i. Built on the fly from the filtered means and covariances
 /// (m_t, P_t) and the model's A_{t+1}, b_{t+1}:
 ///   E_t = P_t F^T (F P_t F^T + I)^{-1}, g_t = m_t - E_t (F m_t + b_{t+1}), L_t = P_t - E_t F P_t
-/// with F = A_{t+1}, and (0, m_T, P_T) at t = T. A summary stores E | L (D x D) then g (D); a
-/// state is a smoothed mean and covariance. The sweep overwrites `mean` with the smoothed means
-/// and, with `with_covariance`, `cov` with the smoothed covariances; without it, L and the
-/// covariances are skipped (an ELK step needs only the means).
+/// with F = A_{t+1}, and (0, m_T, P_T) at the sequences' last step. A summary stores E | L (D x D)
+/// then g (D); a state is a smoothed mean and covariance. The sweep overwrites `mean` with the
+/// smoothed means and, with `with_covariance`, `cov` with the smoothed covariances; without it, L
+/// and the covariances are skipped (an ELK step needs only the means).
 template <class Scalar, class MemorySpace>
 struct DenseRtsSmootherAlgebra {
   using value_type = Scalar;
@@ -319,6 +319,10 @@ struct DenseRtsSmootherAlgebra {
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> mean;      ///< (B, T, D) in/out
   Kokkos::View<Scalar****, Kokkos::LayoutRight, MemorySpace> cov;      ///< (B, T, D, D) in/out
   bool with_covariance = true;
+  /// A and b of the step after the local block when the block does not end the sequences (a
+  /// distributed solve's halo), (B, D, D) and (B, D); empty: local step T-1 is the last one.
+  Kokkos::View<const Scalar***, Kokkos::LayoutRight, MemorySpace> A_next;
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> b_next;
 
   int batch() const { return static_cast<int>(mean.extent(0)); }
   int length() const { return static_cast<int>(mean.extent(1)); }
@@ -420,13 +424,14 @@ struct DenseRtsSmootherAlgebra {
     Scalar* g = e + 2 * DD;
     const Scalar* m = &mean(s, t, 0);
     const Scalar* P = &cov(s, t, 0, 0);
-    if (t == T - 1) {
+    const bool last = t == T - 1;
+    if (last && A_next.extent(0) == 0) {
       for (int q = 0; q < DD; ++q) E[q] = Scalar(0);
       impl::copy(m, g, D);
       if (with_covariance) impl::copy(P, L, DD);
       return;
     }
-    const Scalar* F = &A(s, t + 1, 0, 0);
+    const Scalar* F = last ? &A_next(s, 0, 0) : &A(s, t + 1, 0, 0);
     Scalar* FP = work;    // F P
     Scalar* S = FP + DD;  // F P F^T + I, factored
     Scalar* Y = S + DD;   // S^{-1} F P = E^T
@@ -439,7 +444,7 @@ struct DenseRtsSmootherAlgebra {
     impl::lu_solve(S, Y, D, D);
     for (int r = 0; r < D; ++r)
       for (int c = 0; c < D; ++c) E[r * D + c] = Y[c * D + r];
-    for (int r = 0; r < D; ++r) w[r] = b(s, t + 1, r);
+    for (int r = 0; r < D; ++r) w[r] = last ? b_next(s, r) : b(s, t + 1, r);
     impl::gemv(Scalar(1), F, D, D, m, Scalar(1), w);
     impl::copy(m, g, D);
     impl::gemv(Scalar(-1), E, D, D, w, Scalar(1), g);
@@ -462,6 +467,8 @@ struct ScalarRtsSmootherAlgebra {
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> mean;     ///< (B, T, D) in/out
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> cov;      ///< (B, T, D) in/out
   bool with_covariance = true;
+  /// a and b of the step after the local block, (B, D) each; empty: T-1 is the last step.
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> a_next, b_next;
 
   int batch() const { return static_cast<int>(mean.extent(0)); }
   int length() const { return static_cast<int>(mean.extent(1)); }
@@ -537,17 +544,19 @@ struct ScalarRtsSmootherAlgebra {
   /// Lane element [E, L, g] at time t.
   KOKKOS_FUNCTION void element(int s, int t, int d, Scalar* e) const {
     const Scalar m = mean(s, t, d), P = cov(s, t, d);
-    if (t == length() - 1) {
+    const bool last = t == length() - 1;
+    if (last && a_next.extent(0) == 0) {
       e[0] = Scalar(0);
       e[1] = P;
       e[2] = m;
       return;
     }
-    const Scalar at = a(s, t + 1, d);
+    const Scalar at = last ? a_next(s, d) : a(s, t + 1, d);
+    const Scalar bt = last ? b_next(s, d) : b(s, t + 1, d);
     const Scalar E = P * at / (at * at * P + Scalar(1));
     e[0] = E;
     e[1] = P - E * at * P;
-    e[2] = m - E * (at * m + b(s, t + 1, d));
+    e[2] = m - E * (at * m + bt);
   }
 
   /// out = later o earlier on one lane (out may alias either).

@@ -32,19 +32,26 @@ struct Problem {
   using value_type = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
   StepMap map;
-  BatchView<const value_type, memory_space> s0;         ///< (B, D)
+  BatchView<const value_type, memory_space> s0;         ///< (B, D) initial states
   SequenceView<const value_type, memory_space> inputs;  ///< (B, T, Din)
   SequenceView<value_type, memory_space> states;        ///< (B, T, D): the iterate
   int B = 0, T = 0, D = 0, Din = 0;
+  /// The state before local step 0: s0 when this block starts the sequences, the last state
+  /// of the preceding time block (a halo) in a distributed solve.
+  BatchView<const value_type, memory_space> prev0;
+  /// Local step 0 is the sequences' first step, whose linearisation has A_0 = 0.
+  bool starts_sequence = true;
+  /// Length of the whole sequences (T unless the time axis is distributed).
+  int global_T = 0;
 
   std::int64_t steps() const { return std::int64_t(B) * T; }
   std::int64_t size() const { return steps() * D; }
 };
 
-/// The previous state and the input of step (b, t), t = 0 meaning s_0.
+/// The previous state and the input of step (b, t); t = 0 reads prev0.
 template <class P>
 KOKKOS_INLINE_FUNCTION const typename P::value_type* previous_state(const P& p, int b, int t) {
-  return t == 0 ? &p.s0(b, 0) : &p.states(b, t - 1, 0);
+  return t == 0 ? &p.prev0(b, 0) : &p.states(b, t - 1, 0);
 }
 template <class P>
 KOKKOS_INLINE_FUNCTION const typename P::value_type* input_at(const P& p, int b, int t) {
@@ -110,7 +117,8 @@ typename StepMap::value_type linearize_jacobi(
       });
 }
 
-/// DEER: A_t = df/ds(s_{t-1}), b_t = f(s_{t-1}) - A_t s_{t-1}; A_0 = 0, b_0 = f(s_0).
+/// DEER: A_t = df/ds(s_{t-1}), b_t = f(s_{t-1}) - A_t s_{t-1}; at a sequence start A_0 = 0,
+/// b_0 = f(s_0).
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_dense(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
@@ -127,7 +135,7 @@ typename StepMap::value_type linearize_dense(
         Scalar* At = &A(b, t, 0, 0);
         p.map.jacobian(prev, input_at(p, b, t), f, At, scratch);
         const Scalar r = step_residual(p, b, t, f);
-        if (t == 0)
+        if (t == 0 && p.starts_sequence)
           for (int k = 0; k < D * D; ++k) At[k] = Scalar(0);
         else
           gemv(Scalar(-1), At, D, D, prev, Scalar(1), f);
@@ -135,7 +143,8 @@ typename StepMap::value_type linearize_dense(
       });
 }
 
-/// quasi-DEER: a_t = diag(df/ds(s_{t-1})), b_t = f(s_{t-1}) - a_t * s_{t-1}; a_0 = 0.
+/// quasi-DEER: a_t = diag(df/ds(s_{t-1})), b_t = f(s_{t-1}) - a_t * s_{t-1}; a_0 = 0 at a
+/// sequence start.
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_diagonal(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
@@ -152,7 +161,7 @@ typename StepMap::value_type linearize_diagonal(
         p.map.jacobian_diagonal(prev, input_at(p, b, t), f, at, scratch);
         const Scalar r = step_residual(p, b, t, f);
         for (int d = 0; d < D; ++d) {
-          if (t == 0)
+          if (t == 0 && p.starts_sequence)
             at[d] = Scalar(0);
           else
             f[d] -= at[d] * prev[d];

@@ -1,0 +1,290 @@
+// The iteration shared by the single-process and the distributed solvers (ALGORITHMS.md
+// sections 2-8): linearise, solve the linearised problem with scans, apply the safeguarded
+// update, test convergence. What differs between one process and many ranks (halo exchange,
+// the scans across blocks, reductions) goes through a Topology policy; SingleProcess is the
+// trivial one, kelk::DistributedSolver supplies the MPI one.
+#pragma once
+
+#include <kelk/impl/kelk_kernels.hpp>
+#include <kelk/kelk_affine.hpp>
+#include <kelk/kelk_kalman.hpp>
+#include <kelk/kelk_options.hpp>
+#include <kelk/kelk_scan.hpp>
+#include <kelk/kelk_step_map.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+
+namespace kelk::impl {
+
+/// The Topology of a single process: one block holds all of every sequence.
+///   exchange_boundary(space, p): sets p.prev0 for the next linearisation (here: s0 already)
+///   shift_from_next(space, first, next): next = the next time block's slice t = 0 of `first`
+///   forward_scan / backward_scan(scan, algebra): a whole scan over all blocks
+///   max(values, n), sum(values, n): reductions over all ranks
+///   last_time_block(): the block holds the sequences' last step
+struct SingleProcess {
+  template <class ExecutionSpace, class P>
+  void exchange_boundary(const ExecutionSpace&, P&) const {}
+  template <class ExecutionSpace, class First, class Next>
+  void shift_from_next(const ExecutionSpace&, const First&, const Next&) const {}
+  template <class Scan, class Algebra>
+  void forward_scan(Scan& scan, const Algebra& algebra) const {
+    scan.run(algebra);
+  }
+  template <class Scan, class Algebra>
+  void backward_scan(Scan& scan, const Algebra& algebra) const {
+    scan.run(algebra);
+  }
+  void max(double*, int) const {}
+  void sum(std::int64_t*, int) const {}
+  bool last_time_block() const { return true; }
+};
+
+/// The buffers and scans of one iterative method. step() linearises f around the current
+/// iterate (returning that iterate's local residual) and solves the linearised problem: a linear
+/// recurrence (deer, quasi_deer), a Kalman filter and optional smoother (elk, quasi_elk), or
+/// nothing (jacobi). Afterwards `next` holds the next iterate, before the safeguard.
+template <class ExecutionSpace, class StepMap>
+class MethodWorkspace {
+ public:
+  using Scalar = typename StepMap::value_type;
+  using memory_space = typename ExecutionSpace::memory_space;
+  using Sequence = SequenceView<Scalar, memory_space>;
+  using Matrices = Kokkos::View<Scalar****, Kokkos::LayoutRight, memory_space>;
+
+  Sequence next;
+
+  template <class Topology>
+  MethodWorkspace(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                  const SolveOptions& options, const Topology& topology)
+      : space_(space), method_(options.method) {
+    const int B = p.B, T = p.T, D = p.D;
+    const bool dense = method_ == Method::deer || method_ == Method::elk;
+    const bool kalman = method_ == Method::elk || method_ == Method::quasi_elk;
+    smoother_ = kalman && options.kalman_smoother;
+    // b_t of the linearisation; the next iterate too unless a smoother needs b_t afterwards
+    b_ = Sequence(alloc("kelk::solve::offsets"), B, T, D);
+    next = smoother_ ? Sequence(alloc("kelk::solve::means"), B, T, D) : b_;
+    if (method_ == Method::jacobi) return;
+    const int conc = space.concurrency();
+    const auto chunks = [&](double summary_cost) {
+      return options.chunks > 0 ? options.chunks : default_chunks(conc, B, T, summary_cost);
+    };
+    if (dense)
+      A_ = Matrices(alloc("kelk::solve::jacobians"), B, T, D, D);
+    else
+      a_ = Sequence(alloc("kelk::solve::jacobian_diagonals"), B, T, D);
+    // a smoother on a block that does not end the sequences needs the next block's first A, b
+    const bool halo = smoother_ && !topology.last_time_block();
+    if (halo) b_next_ = BatchView<Scalar, memory_space>(alloc("kelk::solve::b_next"), B, D);
+    const Scalar k =
+        kalman ? kalman_gain(Scalar(options.sigma2 ? *options.sigma2 : default_sigma2(method_)))
+               : Scalar(0);
+    switch (method_) {
+      case Method::deer:
+        dense_affine_ = {A_, b_};
+        dense_affine_scan_.emplace(space, dense_affine_, chunks(double(D)));
+        break;
+      case Method::quasi_deer:
+        diag_affine_ = {a_, b_};
+        diag_affine_scan_.emplace(space, diag_affine_, chunks(1.0));
+        break;
+      case Method::elk: {
+        Matrices cov;
+        if (smoother_) cov = Matrices(alloc("kelk::solve::covariances"), B, T, D, D);
+        dense_filter_ = {A_, b_, p.states, next, cov, k};
+        dense_filter_scan_.emplace(space, dense_filter_, chunks(double(D)));
+        if (smoother_) {
+          if (halo) A_next_ = decltype(A_next_)(alloc("kelk::solve::A_next"), B, D, D);
+          dense_smoother_ = {A_, b_, next, cov, false, A_next_, b_next_};
+          dense_smoother_scan_.emplace(space, dense_smoother_, chunks(double(D)));
+        }
+        break;
+      }
+      case Method::quasi_elk: {
+        Sequence cov;
+        if (smoother_) cov = Sequence(alloc("kelk::solve::variances"), B, T, D);
+        scalar_filter_ = {a_, b_, p.states, next, cov, k};
+        scalar_filter_scan_.emplace(space, scalar_filter_, chunks(1.0));
+        if (smoother_) {
+          if (halo) a_next_ = BatchView<Scalar, memory_space>(alloc("kelk::solve::a_next"), B, D);
+          scalar_smoother_ = {a_, b_, next, cov, false, a_next_, b_next_};
+          scalar_smoother_scan_.emplace(space, scalar_smoother_, chunks(1.0));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  template <class Topology>
+  Scalar step(const Problem<ExecutionSpace, StepMap>& p, Topology& topology) {
+    Scalar residual = 0;
+    switch (method_) {
+      case Method::jacobi:
+        residual = linearize_jacobi(space_, p, b_);
+        break;
+      case Method::deer:
+      case Method::elk:
+        if constexpr (provides_jacobian_v<StepMap>) residual = linearize_dense(space_, p, A_, b_);
+        break;
+      case Method::quasi_deer:
+      case Method::quasi_elk:
+        if constexpr (provides_jacobian_diagonal_v<StepMap>)
+          residual = linearize_diagonal(space_, p, a_, b_);
+        break;
+      default:
+        break;
+    }
+    if (smoother_) {
+      if (A_next_.extent(0) > 0) topology.shift_from_next(space_, A_, A_next_);
+      if (a_next_.extent(0) > 0) topology.shift_from_next(space_, a_, a_next_);
+      if (b_next_.extent(0) > 0) topology.shift_from_next(space_, b_, b_next_);
+    }
+    if (dense_affine_scan_) topology.forward_scan(*dense_affine_scan_, dense_affine_);
+    if (diag_affine_scan_) topology.forward_scan(*diag_affine_scan_, diag_affine_);
+    if (dense_filter_scan_) topology.forward_scan(*dense_filter_scan_, dense_filter_);
+    if (dense_smoother_scan_) topology.backward_scan(*dense_smoother_scan_, dense_smoother_);
+    if (scalar_filter_scan_) topology.forward_scan(*scalar_filter_scan_, scalar_filter_);
+    if (scalar_smoother_scan_) topology.backward_scan(*scalar_smoother_scan_, scalar_smoother_);
+    return residual;
+  }
+
+ private:
+  auto alloc(const std::string& label) const {
+    return Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, label);
+  }
+
+  ExecutionSpace space_;
+  Method method_;
+  bool smoother_ = false;
+  Sequence b_, a_;
+  Matrices A_;
+  Kokkos::View<Scalar***, Kokkos::LayoutRight, memory_space> A_next_;
+  BatchView<Scalar, memory_space> a_next_, b_next_;
+  DenseAffineAlgebra<Scalar, memory_space> dense_affine_;
+  DiagonalAffineAlgebra<Scalar, memory_space> diag_affine_;
+  DenseKalmanFilterAlgebra<Scalar, memory_space> dense_filter_;
+  DenseRtsSmootherAlgebra<Scalar, memory_space> dense_smoother_;
+  ScalarKalmanFilterAlgebra<Scalar, memory_space> scalar_filter_;
+  ScalarRtsSmootherAlgebra<Scalar, memory_space> scalar_smoother_;
+  std::optional<ChunkedScan<ExecutionSpace, DenseAffineAlgebra<Scalar, memory_space>>>
+      dense_affine_scan_;
+  std::optional<ChunkedScan<ExecutionSpace, DiagonalAffineAlgebra<Scalar, memory_space>>>
+      diag_affine_scan_;
+  std::optional<ChunkedScan<ExecutionSpace, DenseKalmanFilterAlgebra<Scalar, memory_space>>>
+      dense_filter_scan_;
+  std::optional<ChunkedScan<ExecutionSpace, DenseRtsSmootherAlgebra<Scalar, memory_space>>>
+      dense_smoother_scan_;
+  std::optional<ChunkedScan<ExecutionSpace, ScalarKalmanFilterAlgebra<Scalar, memory_space>>>
+      scalar_filter_scan_;
+  std::optional<ChunkedScan<ExecutionSpace, ScalarRtsSmootherAlgebra<Scalar, memory_space>>>
+      scalar_smoother_scan_;
+};
+
+/// The iterative methods: each iteration runs the method's step (linearise and solve), then
+/// the safeguarded update, the convergence test and the bookkeeping of ALGORITHMS.md section 7.
+/// Every rank of a distributed solve takes the same decisions, from reduced values.
+template <class ExecutionSpace, class StepMap, class Topology>
+SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap> p,
+                    const SolveOptions& options, Topology topology) {
+  using Scalar = typename StepMap::value_type;
+  using memory_space = typename ExecutionSpace::memory_space;
+  const auto alloc = [&](const std::string& label) {
+    return Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label);
+  };
+  MethodWorkspace<ExecutionSpace, StepMap> method(space, p, options, topology);
+
+  // The initial guess, kept as a flat copy only when the safeguard may reset to it.
+  GuessValue<Scalar, memory_space> guess{options.initial_guess, p.s0, {}, p.T * p.D, p.D};
+  if (options.initial_guess == InitialGuess::provided &&
+      options.non_finite == NonFinitePolicy::reset_to_guess) {
+    Kokkos::View<Scalar*, memory_space> copy(alloc("kelk::solve::initial_guess"), p.size());
+    Kokkos::deep_copy(space, copy,
+                      Kokkos::View<const Scalar*, memory_space>(p.states.data(), p.size()));
+    guess.provided = copy;
+  }
+  fill_initial_guess(space, p, guess);
+
+  Kokkos::View<Scalar*, memory_space> best;
+  if (options.keep_best) best = decltype(best)(alloc("kelk::solve::best"), p.size());
+
+  const int max_iter =
+      options.max_iter ? *options.max_iter : default_max_iter(options.method, p.global_T);
+  const double atol = options.atol ? *options.atol : default_atol<Scalar>();
+  UpdateKernel<Scalar, memory_space> update{
+      p.states.data(),    method.next.data(),         best.data(),          guess,
+      options.non_finite, Scalar(options.clip_value), Scalar(options.rtol), false};
+  const auto global_residual = [&] {
+    topology.exchange_boundary(space, p);
+    double r = residual(space, p);
+    topology.max(&r, 1);
+    return r;
+  };
+
+  SolveResult result;
+  result.method = options.method;
+  double best_residual = std::numeric_limits<double>::infinity();
+  int best_iteration = -1;
+  for (int it = 1; it <= max_iter; ++it) {
+    // 1. linearise around iterate it-1 (which yields its residual) and solve
+    topology.exchange_boundary(space, p);
+    double res = method.step(p, topology);
+    topology.max(&res, 1);
+    if (options.record_history && it > 1) result.history.back().max_residual = res;
+    update.save_best = options.keep_best && res < best_residual;
+    if (update.save_best) {
+      best_residual = res;
+      best_iteration = it - 1;
+    }
+    // 2. safeguarded update and convergence measures
+    UpdateStats<Scalar> stats;
+    Kokkos::parallel_reduce(
+        "kelk::solve::update",
+        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, p.size()),
+        update, stats);
+    double measures[2] = {double(stats.max_update), double(stats.max_excess)};
+    std::int64_t counts[2] = {stats.non_finite, stats.safeguarded};
+    topology.max(measures, 2);
+    topology.sum(counts, 2);
+    result.iterations = it;
+    result.final_update = measures[0];
+    if (options.record_history) result.history.push_back({it, measures[0], 0.0});
+    if (options.on_iteration) options.on_iteration({it, measures[0], res});
+    if (counts[0] > 0 && options.non_finite == NonFinitePolicy::none) {
+      result.reason = StopReason::non_finite;
+      break;
+    }
+    if (measures[1] <= atol) {
+      // An iterate held in place by clipping or resetting stops moving without solving the
+      // recurrence: that is a fixed point of the safeguard, not convergence.
+      result.converged = counts[1] == 0;
+      result.reason = result.converged ? StopReason::converged : StopReason::stalled;
+      break;
+    }
+  }
+  result.final_residual = global_residual();
+  result.returned_iteration = result.iterations;
+  if (options.record_history && !result.history.empty())
+    result.history.back().max_residual = result.final_residual;
+  // An iterate that satisfies the recurrence to atol has converged even if its update did not
+  // show it yet: e.g. after the T iterations that make every Newton-type method exact.
+  if (result.reason == StopReason::max_iterations && result.final_residual <= atol) {
+    result.converged = true;
+    result.reason = StopReason::converged;
+  }
+  if (!result.converged && options.keep_best && best_residual < result.final_residual) {
+    Kokkos::deep_copy(space, Kokkos::View<Scalar*, memory_space>(p.states.data(), p.size()), best);
+    result.final_residual = best_residual;
+    result.returned_iteration = best_iteration;
+  }
+  return result;
+}
+
+}  // namespace kelk::impl
