@@ -125,6 +125,14 @@ class ChunkedScan {
   template <class IncomingView>
   void run(const Algebra& algebra, const IncomingView& incoming) {
     summarize(algebra, false);
+    resume(algebra, incoming);
+  }
+
+  /// Phases 2 and 3 of a continued scan whose chunks are summarized already (summarize(algebra,
+  /// false)), from the state `incoming` (B, state_size) entering the block. A distributed
+  /// solve combines block_summary() across ranks in between to obtain `incoming`.
+  template <class IncomingView>
+  void resume(const Algebra& algebra, const IncomingView& incoming) {
     set_incoming(incoming);
     propagate(algebra, false);
     sweep(algebra, false);

@@ -24,6 +24,7 @@ namespace kelk::impl {
 /// The Topology of a single process: one block holds all of every sequence.
 ///   exchange_boundary(space, p): sets p.prev0 for the next linearisation (here: s0 already)
 ///   shift_from_next(space, first, next): next = the next time block's slice t = 0 of `first`
+///     (called on every block; `next` is empty on the last one)
 ///   forward_scan / backward_scan(scan, algebra): a whole scan over all blocks
 ///   max(values, n), sum(values, n): reductions over all ranks
 ///   last_time_block(): the block holds the sequences' last step
@@ -142,10 +143,12 @@ class MethodWorkspace {
       default:
         break;
     }
-    if (smoother_) {
-      if (A_next_.extent(0) > 0) topology.shift_from_next(space_, A_, A_next_);
-      if (a_next_.extent(0) > 0) topology.shift_from_next(space_, a_, a_next_);
-      if (b_next_.extent(0) > 0) topology.shift_from_next(space_, b_, b_next_);
+    if (smoother_) {  // the next block's first step, for the smoother's last element
+      if (A_.extent(0) > 0)
+        topology.shift_from_next(space_, A_, A_next_);
+      else
+        topology.shift_from_next(space_, a_, a_next_);
+      topology.shift_from_next(space_, b_, b_next_);
     }
     if (dense_affine_scan_) topology.forward_scan(*dense_affine_scan_, dense_affine_);
     if (diag_affine_scan_) topology.forward_scan(*diag_affine_scan_, diag_affine_);

@@ -1,0 +1,299 @@
+// Distributed solves over MPI ranks (ALGORITHMS.md section 8): every rank owns a block of
+// sequences (batch) times a contiguous block of time steps, exchanges boundary states with its
+// time neighbours, and combines its block's scan summary with the other ranks' by an exclusive
+// scan under a non-commutative user-defined MPI reduction. Same options and results as
+// kelk::solve; available when kelk is built with MPI (KELK_HAVE_MPI).
+#pragma once
+
+#include <kelk/impl/kelk_iteration.hpp>
+#include <kelk/kelk_config.hpp>
+#include <kelk/kelk_scan.hpp>
+#include <kelk/kelk_solve.hpp>
+
+#include <mpi.h>
+#include <Kokkos_Core.hpp>
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace kelk {
+
+/// The split of B sequences of T steps over batch_ranks x time_ranks MPI ranks. Rank r has
+/// batch rank r / time_ranks and time rank r % time_ranks (time neighbours are consecutive
+/// ranks). Blocks are contiguous and as even as possible (sizes differ by at most one).
+struct Partition {
+  int batch = 0, length = 0;
+  int batch_ranks = 1, time_ranks = 1;
+  int batch_rank = 0, time_rank = 0;
+  int batch_begin = 0, batch_end = 0;  ///< this rank's sequences [batch_begin, batch_end)
+  int time_begin = 0, time_end = 0;    ///< this rank's steps [time_begin, time_end), 0-based
+
+  /// Throws std::invalid_argument, identically on every rank, if the split is impossible:
+  /// batch_ranks not dividing the rank count, more time ranks than steps, more batch ranks
+  /// than sequences.
+  Partition(int batch, int length, int ranks, int rank, int batch_ranks = 1);
+
+  int local_batch() const { return batch_end - batch_begin; }
+  int local_length() const { return time_end - time_begin; }
+};
+
+namespace impl {
+
+/// Runs `f` on every rank of `comm`; if it throws on any rank, throws on every rank a
+/// std::invalid_argument with the message of the lowest failing rank. Collective.
+void collective_check(MPI_Comm comm, const std::function<void()>& f);
+
+template <class Scalar>
+MPI_Datatype mpi_type() {
+  static_assert(std::is_floating_point<Scalar>::value, "kelk: float or double");
+  return std::is_same<Scalar, float>::value ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+/// MPI_Exscan of B per-sequence summaries (B x n scalars, host memory) under `combine`, a
+/// non-commutative operation combine(earlier, later, out). Rank 0's result is left untouched.
+void exscan_summaries(MPI_Comm comm, MPI_Datatype scalar, int count, int n, void* in, void* out,
+                      const std::function<void(const void*, const void*, void*)>& combine);
+
+/// The MPI Topology of iterate(): halo exchange between time neighbours, scans across time
+/// blocks by MPI_Exscan of block summaries, reductions over all ranks.
+template <class ExecutionSpace, class Scalar>
+class MpiTopology {
+ public:
+  using memory_space = typename ExecutionSpace::memory_space;
+
+  MpiTopology(MPI_Comm comm, MPI_Comm time_comm, MPI_Comm reversed_time_comm, const Partition& part,
+              BatchView<const Scalar, memory_space> s0, int D)
+      : comm_(comm),
+        time_comm_(time_comm),
+        reversed_comm_(reversed_time_comm),
+        part_(part),
+        s0_(s0),
+        halo_(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::DistributedSolver::halo"),
+              s0.extent(0), D) {}
+
+  bool last_time_block() const { return part_.time_rank == part_.time_ranks - 1; }
+  bool first_time_block() const { return part_.time_rank == 0; }
+
+  /// p.prev0 = the left time neighbour's last states (s0 on the first time block).
+  template <class P>
+  void exchange_boundary(const ExecutionSpace&, P& p) {
+    if (part_.time_ranks > 1) {
+      auto last = Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL);
+      shift(last, halo_, /*to_right=*/true);
+    }
+    p.prev0 = first_time_block() ? s0_ : BatchView<const Scalar, memory_space>(halo_);
+  }
+
+  /// next = the right time neighbour's slice t = 0 of `first` (e.g. its A_0 and b_0); `next`
+  /// is empty on the last time block. Every rank of a time communicator must call it.
+  template <class First, class Next>
+  void shift_from_next(const ExecutionSpace&, const First& first, const Next& next) {
+    if (part_.time_ranks == 1) return;
+    shift(slice0(first), next, /*to_right=*/false);
+  }
+
+  template <class Scan, class Algebra>
+  void forward_scan(Scan& scan, const Algebra& algebra) {
+    scan_over(scan, algebra, time_comm_, first_time_block());
+  }
+  template <class Scan, class Algebra>
+  void backward_scan(Scan& scan, const Algebra& algebra) {
+    scan_over(scan, algebra, reversed_comm_, last_time_block());
+  }
+
+  void max(double* values, int n) {
+    MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_MAX, comm_);
+  }
+  void sum(std::int64_t* values, int n) {
+    MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, comm_);
+  }
+
+  /// The sequential method across time blocks: receive the left neighbour's last states,
+  /// run the block, pass the last states on. Rank r waits for ranks 0..r-1.
+  template <class P>
+  void sequential(const ExecutionSpace& space, P& p) {
+    const int B = p.B, D = p.D;
+    auto h = Kokkos::create_mirror_view(halo_);
+    if (!first_time_block()) {
+      MPI_Recv(h.data(), B * D, mpi_type<Scalar>(), part_.time_rank - 1, 0, time_comm_,
+               MPI_STATUS_IGNORE);
+      Kokkos::deep_copy(halo_, h);
+      p.prev0 = halo_;
+    }
+    evaluate_sequential(space, p);
+    if (!last_time_block()) {
+      Kokkos::deep_copy(h, Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL));
+      MPI_Send(h.data(), B * D, mpi_type<Scalar>(), part_.time_rank + 1, 0, time_comm_);
+    }
+  }
+
+ private:
+  template <class V>
+  static auto slice0(const V& v) {
+    if constexpr (V::rank == 3)
+      return Kokkos::subview(v, Kokkos::ALL, 0, Kokkos::ALL);
+    else
+      return Kokkos::subview(v, Kokkos::ALL, 0, Kokkos::ALL, Kokkos::ALL);
+  }
+
+  /// Sends `src` (a slice of a sequence View) to the time neighbour on one side and receives
+  /// into `dst` (a contiguous View of the same shape) from the other; every rank of the time
+  /// communicator takes part, dst is left untouched where there is no neighbour to receive from.
+  template <class Src, class Dst>
+  void shift(const Src& src, const Dst& dst, bool to_right) {
+    using Packed =
+        Kokkos::View<typename Src::non_const_data_type, Kokkos::LayoutRight, memory_space>;
+    Kokkos::LayoutRight shape(src.extent(0), src.extent(1), Src::rank > 2 ? src.extent(2) : 1);
+    if constexpr (Src::rank == 2) shape = Kokkos::LayoutRight(src.extent(0), src.extent(1));
+    Packed packed(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::DistributedSolver::packed"), shape);
+    Kokkos::deep_copy(packed, src);  // same memory space, any layout
+    auto send = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), packed);
+    auto recv = Kokkos::create_mirror(Kokkos::HostSpace(), packed);
+    const int n = static_cast<int>(packed.size());
+    const int left = part_.time_rank - 1, right = part_.time_rank + 1;
+    const int dest = to_right ? (last_time_block() ? MPI_PROC_NULL : right)
+                              : (first_time_block() ? MPI_PROC_NULL : left);
+    const int source = to_right ? (first_time_block() ? MPI_PROC_NULL : left)
+                                : (last_time_block() ? MPI_PROC_NULL : right);
+    MPI_Sendrecv(send.data(), n, mpi_type<Scalar>(), dest, 1, recv.data(), n, mpi_type<Scalar>(),
+                 source, 1, time_comm_, MPI_STATUS_IGNORE);
+    if (source != MPI_PROC_NULL) Kokkos::deep_copy(dst, recv);
+  }
+
+  /// Summaries of every local chunk, combined into the block summary, exclusive-scanned over
+  /// `comm` (in scan order), applied to a zero state: the state entering this block.
+  template <class Scan, class Algebra>
+  void scan_over(Scan& scan, const Algebra& algebra, MPI_Comm comm, bool first_block) {
+    if (part_.time_ranks == 1) {
+      scan.run(algebra);
+      return;
+    }
+    using Host2 = Kokkos::View<Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace>;
+    const int B = scan.batch(), S = algebra.summary_size(), N = algebra.state_size();
+    scan.summarize(algebra, false);
+    Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> block(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::DistributedSolver::block"), B, S);
+    scan.block_summary(algebra, block);
+    Host2 mine("kelk::DistributedSolver::block_host", B, S),
+        prefix("kelk::DistributedSolver::prefix", B, S);
+    Kokkos::deep_copy(mine, block);
+    std::vector<Scalar> scratch(std::size_t(std::max(1, algebra.scratch_size())));
+    exscan_summaries(comm, mpi_type<Scalar>(), B, S, mine.data(), prefix.data(),
+                     [&](const void* earlier, const void* later, void* out) {
+                       for (int b = 0; b < B; ++b)
+                         algebra.combine(static_cast<const Scalar*>(earlier) + b * S,
+                                         static_cast<const Scalar*>(later) + b * S,
+                                         static_cast<Scalar*>(out) + b * S, scratch.data());
+                     });
+    // the prefix contains the sequences' first element, which ignores its incoming state
+    Host2 incoming("kelk::DistributedSolver::incoming", B, N);
+    if (!first_block) {
+      std::vector<Scalar> zero(std::size_t(N), Scalar(0));
+      for (int b = 0; b < B; ++b)
+        algebra.apply(&prefix(b, 0), zero.data(), &incoming(b, 0), scratch.data());
+    }
+    auto incoming_device = Kokkos::create_mirror_view_and_copy(memory_space(), incoming);
+    scan.resume(algebra, incoming_device);
+  }
+
+  MPI_Comm comm_, time_comm_, reversed_comm_;
+  Partition part_;
+  BatchView<const Scalar, memory_space> s0_;
+  BatchView<Scalar, memory_space> halo_;
+};
+
+}  // namespace impl
+
+/// A solver for sequences distributed over the ranks of an MPI communicator, with the same
+/// options and results as kelk::solve (results agree with a one-rank run to round-off).
+/// Every rank passes the Views of its own block (see partition()). All member functions
+/// taking data are collective.
+class DistributedSolver {
+ public:
+  /// Collective. Duplicates `comm` (the caller keeps and frees its own); splits its ranks into
+  /// batch_ranks groups of sequences, each group's ranks splitting the time axis. Throws
+  /// std::invalid_argument on every rank if the split is impossible.
+  DistributedSolver(MPI_Comm comm, int batch, int length, int batch_ranks = 1);
+  ~DistributedSolver();
+  DistributedSolver(const DistributedSolver&) = delete;
+  DistributedSolver& operator=(const DistributedSolver&) = delete;
+
+  const Partition& partition() const { return part_; }
+  /// The duplicated communicator (owned by the solver).
+  MPI_Comm comm() const { return comm_; }
+  int size() const;
+
+  /// Solves this rank's block: s0 (local B, D), inputs (local B, local T, Din), states
+  /// (local B, local T, D), where local means partition()'s ranges. Collective; throws
+  /// std::invalid_argument on every rank when any rank's input is invalid.
+  template <class ExecutionSpace, class StepMap>
+  SolveResult solve(
+      const ExecutionSpace& space, const StepMap& map,
+      const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          s0,
+      const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          inputs,
+      const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          states,
+      const SolveOptions& options = {}) const {
+    check_step_map<StepMap>();
+    using Scalar = typename StepMap::value_type;
+    std::optional<impl::Problem<ExecutionSpace, StepMap>> checked;
+    impl::collective_check(comm_, [&] {
+      if (int(states.extent(0)) != part_.local_batch() ||
+          int(states.extent(1)) != part_.local_length())
+        throw std::invalid_argument("kelk::DistributedSolver::solve: rank " +
+                                    std::to_string(rank()) + " was given states of shape (" +
+                                    std::to_string(states.extent(0)) + ", " +
+                                    std::to_string(states.extent(1)) + ", .) but owns " +
+                                    std::to_string(part_.local_batch()) + " sequences x " +
+                                    std::to_string(part_.local_length()) + " steps");
+      checked = impl::make_problem(space, map, s0, inputs, states, options);
+    });
+    auto& p = *checked;
+    p.global_T = part_.length;
+    p.starts_sequence = part_.time_rank == 0;
+    impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
+                                                       part_, s0, p.D);
+    Kokkos::Profiling::pushRegion("kelk::DistributedSolver::" + to_string(options.method));
+    SolveResult result;
+    if (options.method == Method::sequential) {
+      topology.sequential(space, p);
+      result.method = Method::sequential;
+      result.iterations = result.returned_iteration = 1;
+      result.converged = true;
+      result.reason = StopReason::converged;
+      topology.exchange_boundary(space, p);
+      result.final_residual = impl::residual(space, p);
+      topology.max(&result.final_residual, 1);
+    } else {
+      result = impl::iterate(space, p, options, topology);
+    }
+    Kokkos::Profiling::popRegion();
+    return result;
+  }
+
+  /// solve() on the default execution space.
+  template <class StepMap>
+  SolveResult solve(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
+                    const SequenceView<const typename StepMap::value_type>& inputs,
+                    const SequenceView<typename StepMap::value_type>& states,
+                    const SolveOptions& options = {}) const {
+    return solve(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, options);
+  }
+
+ private:
+  int rank() const;
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Comm time_comm_ = MPI_COMM_NULL;           ///< the ranks sharing this rank's sequences
+  MPI_Comm reversed_time_comm_ = MPI_COMM_NULL;  ///< the same, ranks in reverse time order
+  Partition part_;
+};
+
+}  // namespace kelk

@@ -1,0 +1,163 @@
+// Distributed solves against the single-process solve of the whole problem, for every method,
+// uneven time blocks, batches, and the batch x time split; collective errors.
+#include "../test_common.hpp"
+
+#include <mpi.h>
+#include <catch2/catch.hpp>
+
+#include <string>
+
+namespace {
+
+int world_size() {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+/// A copy of the block [b0, b1) x [t0, t1) of a (B, T, n) View.
+template <class Scalar>
+kelk::SequenceView<Scalar> block_of(const kelk::SequenceView<Scalar>& v,
+                                    const kelk::Partition& part) {
+  auto sub = Kokkos::subview(v, std::make_pair(part.batch_begin, part.batch_end),
+                             std::make_pair(part.time_begin, part.time_end), Kokkos::ALL);
+  kelk::SequenceView<Scalar> out("block", sub.extent(0), sub.extent(1), sub.extent(2));
+  Kokkos::deep_copy(out, sub);
+  return out;
+}
+
+template <class Scalar>
+kelk::BatchView<Scalar> rows_of(const kelk::BatchView<Scalar>& v, const kelk::Partition& part) {
+  auto sub = Kokkos::subview(v, std::make_pair(part.batch_begin, part.batch_end), Kokkos::ALL);
+  kelk::BatchView<Scalar> out("rows", sub.extent(0), sub.extent(1));
+  Kokkos::deep_copy(out, sub);
+  return out;
+}
+
+/// Solves the whole problem on this rank and distributed, and compares this rank's block.
+template <class Map>
+void check_distributed(const Map& map, int B, int T, int batch_ranks, kelk::SolveOptions opt,
+                       double tolerance, std::uint64_t seed, double s0_scale = 0.5) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim();
+  auto p = kelk_test::random_problem<Scalar>(B, T, D, map.input_dim(), seed, s0_scale);
+  kelk::SequenceView<Scalar> whole("whole", B, T, D);
+  const Scalar guess(0.1);  // used by InitialGuess::provided
+  Kokkos::deep_copy(whole, guess);
+  const auto serial = kelk::solve(map, p.s0, p.inputs, whole, opt);
+
+  const kelk::DistributedSolver solver(MPI_COMM_WORLD, B, T, batch_ranks);
+  const auto& part = solver.partition();
+  auto s0 = rows_of(p.s0, part);
+  auto inputs = block_of(p.inputs, part);
+  kelk::SequenceView<Scalar> states("states", part.local_batch(), part.local_length(), D);
+  Kokkos::deep_copy(states, guess);
+  const auto dist = solver.solve(map, s0, inputs, states, opt);
+
+  CAPTURE(kelk::to_string(opt.method), opt.kalman_smoother, B, T, batch_ranks, world_rank(),
+          part.time_begin, part.time_end, serial.iterations, dist.iterations);
+  CHECK(dist.converged == serial.converged);
+  CHECK(dist.iterations == serial.iterations);
+  CHECK(dist.reason == serial.reason);
+  CHECK(dist.final_residual == Approx(serial.final_residual).margin(tolerance));
+  CHECK(kelk_test::max_abs_diff(states, block_of(whole, part)) <= tolerance);
+  CHECK(dist.history.size() == serial.history.size());
+}
+
+const kelk::Method all_methods[] = {kelk::Method::sequential, kelk::Method::jacobi,
+                                    kelk::Method::deer,       kelk::Method::quasi_deer,
+                                    kelk::Method::elk,        kelk::Method::quasi_elk};
+
+}  // namespace
+
+TEST_CASE("distributed solves equal the single-process solve, every method", "[mpi]") {
+  const int n = world_size();
+  const int batch_ranks = GENERATE(1, 2);
+  if (n % batch_ranks != 0) return;
+  const int T = GENERATE(101, 1000);  // 101: uneven blocks on 2, 3 and 4 ranks
+  const int B = 3;
+  for (const auto method : all_methods) {
+    kelk::SolveOptions opt;
+    opt.method = method;
+    opt.record_history = true;
+    check_distributed(kelk::make_random_gru<double>(5, 2, 0.5, 1), B, T, batch_ranks, opt, 1e-12,
+                      10u + T);
+    check_distributed(kelk::make_random_elman<double>(4, 3, 0.8, 2), B, T, batch_ranks, opt, 1e-12,
+                      20u + T);
+    check_distributed(kelk::Lorenz96<double>(5, 0.25, 0.4), B, T, batch_ranks, opt, 1e-12, 30u + T,
+                      1.0);
+  }
+}
+
+TEST_CASE("distributed ELK with the smoother, and other options", "[mpi]") {
+  const int T = 203, B = 2;
+  SECTION("elk and quasi_elk with the RTS smoother") {
+    for (const auto method : {kelk::Method::elk, kelk::Method::quasi_elk}) {
+      kelk::SolveOptions opt;
+      opt.method = method;
+      opt.kalman_smoother = true;
+      opt.sigma2 = 10.0;
+      check_distributed(kelk::make_random_gru<double>(4, 2, 0.8, 3), B, T, 1, opt, 1e-11, 40);
+    }
+  }
+  SECTION("initial guesses, a fixed iteration count, single precision") {
+    kelk::SolveOptions opt;
+    opt.method = kelk::Method::quasi_deer;
+    opt.initial_guess = kelk::InitialGuess::repeat_s0;
+    check_distributed(kelk::make_random_gru<double>(4, 2, 0.5, 4), B, T, 1, opt, 1e-12, 41);
+    opt.initial_guess = kelk::InitialGuess::provided;
+    opt.max_iter = 3;
+    check_distributed(kelk::make_random_gru<double>(4, 2, 0.5, 4), B, T, 1, opt, 1e-12, 42);
+    kelk::SolveOptions single;
+    single.method = kelk::Method::deer;
+    check_distributed(kelk::make_random_gru<float>(4, 2, 0.5, 5), B, T, 1, single, 1e-5, 43);
+  }
+}
+
+TEST_CASE("the solver duplicates the communicator", "[mpi]") {
+  MPI_Comm mine;
+  MPI_Comm_dup(MPI_COMM_WORLD, &mine);
+  {
+    const kelk::DistributedSolver solver(mine, 1, 100);
+    int same = MPI_UNEQUAL;
+    MPI_Comm_compare(mine, solver.comm(), &same);
+    CHECK(same == MPI_CONGRUENT);
+  }
+  // still the caller's, still usable
+  int size = 0;
+  MPI_Comm_size(mine, &size);
+  CHECK(size == world_size());
+  MPI_Barrier(mine);
+  MPI_Comm_free(&mine);
+}
+
+TEST_CASE("impossible splits and bad blocks fail on every rank", "[mpi]") {
+  const int n = world_size();
+  if (n > 1) {
+    CHECK_THROWS_WITH(kelk::DistributedSolver(MPI_COMM_WORLD, 1, n - 1),
+                      Catch::Contains("more ranks along time"));
+  }
+  if (n > 2) {
+    CHECK_THROWS_WITH(kelk::DistributedSolver(MPI_COMM_WORLD, 4, 100, n - 1),
+                      Catch::Contains("must divide"));
+  }
+  // one rank is given data of the wrong shape: every rank throws its message
+  const auto map = kelk::make_random_gru<double>(3, 1, 0.5, 1);
+  const kelk::DistributedSolver solver(MPI_COMM_WORLD, 2, 40);
+  const auto& part = solver.partition();
+  const int wrong = world_rank() == n - 1 ? 1 : 0;
+  auto p = kelk_test::random_problem<double>(2, part.local_length() + wrong, 3, 1, 5);
+  kelk::SequenceView<double> states("states", 2, part.local_length() + wrong, 3);
+  CHECK_THROWS_WITH(solver.solve(map, p.s0, p.inputs, states),
+                    Catch::Contains("rank " + std::to_string(n - 1)));
+  // NaN in one rank's inputs
+  auto q = kelk_test::random_problem<double>(2, part.local_length(), 3, 1, 6);
+  if (world_rank() == 0) Kokkos::deep_copy(Kokkos::subview(q.inputs, 1, 0, 0), std::nan(""));
+  kelk::SequenceView<double> out("out", 2, part.local_length(), 3);
+  CHECK_THROWS_WITH(solver.solve(map, q.s0, q.inputs, out), Catch::Contains("inputs contain NaN"));
+}
