@@ -1,4 +1,5 @@
-// kelk::hdf5: the HDF5 C library behind kelk_hdf5.hpp, with errors that name file and object.
+// kelk::hdf5: the HDF5 C library behind kelk_hdf5.hpp, with errors that name file and object,
+// and MPI-IO with collective transfers for files opened with a communicator.
 #include <kelk/kelk_hdf5.hpp>
 
 #include <hdf5.h>
@@ -84,16 +85,45 @@ TypeClass class_of() {
   return std::is_floating_point<T>::value ? TypeClass::floating : TypeClass::integer;
 }
 
-std::vector<std::size_t> dataspace_shape(hid_t space) {
+Shape dataspace_shape(hid_t space) {
   const int rank = H5Sget_simple_extent_ndims(space);
   std::vector<hsize_t> dims(rank > 0 ? rank : 0);
   if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  return std::vector<std::size_t>(dims.begin(), dims.end());
+  return Shape(dims.begin(), dims.end());
+}
+
+std::size_t volume(const Shape& s) {
+  std::size_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+/// The memory dataspace of a slab of `count` elements; an empty slab selects nothing.
+hid_t memory_space(bool scalar, const std::vector<hsize_t>& count) {
+  if (scalar) return H5Screate(H5S_SCALAR);
+  std::size_t n = 1;
+  for (auto c : count) n *= c;
+  if (n > 0) return H5Screate_simple(int(count.size()), count.data(), nullptr);
+  const hsize_t one = 1;
+  const hid_t space = H5Screate_simple(1, &one, nullptr);
+  H5Sselect_none(space);
+  return space;
+}
+
+/// Transfer properties: collective MPI-IO for parallel files.
+hid_t transfer_properties(bool parallel) {
+  const hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+#ifdef H5_HAVE_PARALLEL
+  if (parallel) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+#else
+  (void)parallel;
+#endif
+  return dxpl;
 }
 
 }  // namespace
 
-std::string format_shape(const std::vector<std::size_t>& shape) {
+std::string format_shape(const Shape& shape) {
   std::string s = "(";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + (shape.size() == 1 ? ",)" : ")");
@@ -106,10 +136,51 @@ File File::open_read(const std::string& path) {
   if (id < 0)
     throw Error("kelk: cannot open '" + path +
                 "' as an HDF5 file (missing, unreadable, or not HDF5)");
-  return File(id, path);
+  return File(id, path, false, 0);
 }
 
-File::File(File&& other) noexcept : id_(other.id_), path_(std::move(other.path_)) {
+File File::create(const std::string& path) {
+  QuietErrors quiet;
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw Error("kelk: cannot create HDF5 file '" + path + "'");
+  return File(id, path, false, 0);
+}
+
+#ifdef KELK_HAVE_MPI
+File File::open_read(const std::string& path, MPI_Comm comm) {
+  QuietErrors quiet;
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  // probe on every rank (cheap, independent) so that all ranks agree before the collective open
+  int ok = H5Fis_hdf5(path.c_str()) > 0 ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm);
+  if (!ok)
+    throw Error("kelk: cannot open '" + path +
+                "' as an HDF5 file (missing, unreadable, or not HDF5)");
+  const Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
+  if (id < 0) throw Error("kelk: cannot open HDF5 file '" + path + "' with MPI-IO");
+  return File(id, path, true, rank);
+}
+
+File File::create(const std::string& path, MPI_Comm comm) {
+  QuietErrors quiet;
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  const Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+  if (id < 0) throw Error("kelk: cannot create HDF5 file '" + path + "'");
+  return File(id, path, true, rank);
+}
+#endif
+
+File::File(File&& other) noexcept
+    : id_(other.id_),
+      path_(std::move(other.path_)),
+      parallel_(other.parallel_),
+      rank_(other.rank_) {
   other.id_ = -1;
 }
 
@@ -118,6 +189,8 @@ File& File::operator=(File&& other) noexcept {
     if (id_ >= 0) H5Fclose(id_);
     id_ = other.id_;
     path_ = std::move(other.path_);
+    parallel_ = other.parallel_;
+    rank_ = other.rank_;
     other.id_ = -1;
   }
   return *this;
@@ -125,6 +198,13 @@ File& File::operator=(File&& other) noexcept {
 
 File::~File() {
   if (id_ >= 0) H5Fclose(id_);
+}
+
+void File::close() {
+  if (id_ < 0) return;
+  const herr_t status = H5Fclose(id_);
+  id_ = -1;
+  if (status < 0) throw Error("kelk: closing HDF5 file '" + path_ + "' failed");
 }
 
 bool File::exists(const std::string& name) const {
@@ -146,7 +226,7 @@ bool File::exists(const std::string& name) const {
   return true;
 }
 
-std::vector<std::size_t> File::shape(const std::string& dataset) const {
+Shape File::shape(const std::string& dataset) const {
   if (!exists(dataset)) throw Error("kelk: '" + path_ + "' has no dataset '" + dataset + "'");
   QuietErrors quiet;
   const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
@@ -165,25 +245,107 @@ TypeClass File::type_class(const std::string& dataset) const {
 }
 
 template <class T>
-std::vector<T> File::read(const std::string& dataset,
-                          const std::vector<std::size_t>& expected_shape) const {
-  const std::vector<std::size_t> dims = shape(dataset);
+std::vector<T> File::read(const std::string& dataset, const Shape& expected_shape) const {
+  const Shape dims = shape(dataset);
+  if (!expected_shape.empty() && dims != expected_shape)
+    throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has shape " +
+                format_shape(dims) + "; expected " + format_shape(expected_shape));
+  return read_slab<T>(dataset, Shape(dims.size(), 0), dims);
+}
+
+template <class T>
+std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
+                               const Shape& count) const {
+  const Shape dims = shape(dataset);
   const TypeClass tc = type_class(dataset);
   if (tc != class_of<T>())
     throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' holds " + name_of(tc) +
                 " values; expected " + name_of(class_of<T>()));
-  if (!expected_shape.empty() && dims != expected_shape)
-    throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has shape " +
-                format_shape(dims) + "; expected " + format_shape(expected_shape));
-  std::size_t n = 1;
-  for (auto d : dims) n *= d;
-  std::vector<T> values(n);
+  if (offset.size() != dims.size() || count.size() != dims.size())
+    throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has rank " +
+                std::to_string(dims.size()) + "; a slab of rank " + std::to_string(count.size()) +
+                " was asked for");
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (offset[i] + count[i] > dims[i])
+      throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has shape " +
+                  format_shape(dims) + "; cannot read " + format_shape(count) + " at " +
+                  format_shape(offset));
+  std::vector<T> values(volume(count));
+  if (volume(dims) == 0 && !dims.empty()) return values;  // nothing to read on any rank
   QuietErrors quiet;
   const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (n > 0 &&
-      H5Dread(ds.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
+  const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
+  const std::vector<hsize_t> off(offset.begin(), offset.end()), cnt(count.begin(), count.end());
+  if (values.empty())
+    H5Sselect_none(file_space.get());
+  else if (!dims.empty())
+    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr);
+  const Handle mem_space(memory_space(dims.empty(), cnt), H5Sclose);
+  const Handle dxpl(transfer_properties(parallel_), H5Pclose);
+  T dummy{};  // a rank with nothing to read still takes part in a collective read
+  if (H5Dread(ds.get(), native_type<T>(), mem_space.get(), file_space.get(), dxpl.get(),
+              values.empty() ? &dummy : values.data()) < 0)
     throw Error("kelk: reading dataset '" + dataset + "' from '" + path_ + "' failed");
   return values;
+}
+
+void File::ensure_groups(const std::string& dataset) {
+  std::size_t pos = 0;
+  while ((pos = dataset.find('/', pos + 1)) != std::string::npos) {
+    const std::string group = dataset.substr(0, pos);
+    if (group.empty() || exists(group)) continue;
+    QuietErrors quiet;
+    const Handle g(H5Gcreate2(id_, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) throw Error("kelk: cannot create group '" + group + "' in '" + path_ + "'");
+  }
+}
+
+template <class T>
+void File::create_dataset(const std::string& dataset, const Shape& shape) {
+  ensure_groups(dataset);
+  QuietErrors quiet;
+  const std::vector<hsize_t> dims(shape.begin(), shape.end());
+  const Handle space(shape.empty() ? H5Screate(H5S_SCALAR)
+                                   : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+                     H5Sclose);
+  const Handle ds(H5Dcreate2(id_, dataset.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+                  H5Dclose);
+  if (!ds.valid()) throw Error("kelk: cannot create dataset '" + dataset + "' in '" + path_ + "'");
+}
+
+template <class T>
+void File::write_slab(const std::string& dataset, const Shape& offset, const Shape& count,
+                      const T* data) {
+  QuietErrors quiet;
+  const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw Error("kelk: '" + path_ + "' has no dataset '" + dataset + "'");
+  const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
+  const Shape dims = dataspace_shape(file_space.get());
+  if (volume(dims) == 0 && !dims.empty()) return;  // nothing to write on any rank
+  const std::vector<hsize_t> off(offset.begin(), offset.end()), cnt(count.begin(), count.end());
+  const std::size_t n = volume(count);
+  if (n == 0)
+    H5Sselect_none(file_space.get());
+  else if (!dims.empty())
+    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr);
+  const Handle mem_space(memory_space(dims.empty(), cnt), H5Sclose);
+  const Handle dxpl(transfer_properties(parallel_), H5Pclose);
+  const T dummy{};  // a rank with nothing to write still takes part in a collective write
+  if (H5Dwrite(ds.get(), native_type<T>(), mem_space.get(), file_space.get(), dxpl.get(),
+               n == 0 ? &dummy : data) < 0)
+    throw Error("kelk: writing dataset '" + dataset + "' to '" + path_ + "' failed");
+}
+
+template <class T>
+void File::write(const std::string& dataset, const Shape& shape, const std::vector<T>& data) {
+  if (data.size() != volume(shape))
+    throw Error("kelk: " + std::to_string(data.size()) + " values for dataset '" + dataset +
+                "' of shape " + format_shape(shape));
+  create_dataset<T>(dataset, shape);
+  const bool writer = !parallel_ || rank_ == 0;
+  write_slab<T>(dataset, Shape(shape.size(), 0), writer ? shape : Shape(shape.size(), 0),
+                data.data());
 }
 
 bool File::has_attribute(const std::string& name, const std::string& on) const {
@@ -207,6 +369,7 @@ T File::read_attribute(const std::string& name, const std::string& on) const {
       char* value = nullptr;
       const Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(mem.get(), H5T_VARIABLE);
+      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
       if (H5Aread(attr.get(), mem.get(), &value) < 0)
         throw Error("kelk: reading " + where + " failed");
       std::string s = value ? value : "";
@@ -228,16 +391,51 @@ T File::read_attribute(const std::string& name, const std::string& on) const {
   }
 }
 
-template std::vector<float> File::read<float>(const std::string&,
-                                              const std::vector<std::size_t>&) const;
-template std::vector<double> File::read<double>(const std::string&,
-                                                const std::vector<std::size_t>&) const;
-template std::vector<std::int64_t> File::read<std::int64_t>(const std::string&,
-                                                            const std::vector<std::size_t>&) const;
+template <class T>
+void File::write_attribute(const std::string& name, const T& value, const std::string& on) {
+  QuietErrors quiet;
+  if (has_attribute(name, on)) H5Adelete_by_name(id_, on.c_str(), name.c_str(), H5P_DEFAULT);
+  const Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  herr_t status = -1;
+  if constexpr (std::is_same<T, std::string>::value) {
+    const Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type.get(), H5T_VARIABLE);
+    H5Tset_cset(type.get(), H5T_CSET_UTF8);
+    const Handle attr(H5Acreate_by_name(id_, on.c_str(), name.c_str(), type.get(), space.get(),
+                                        H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      H5Aclose);
+    const char* c = value.c_str();
+    if (attr.valid()) status = H5Awrite(attr.get(), type.get(), &c);
+  } else {
+    const Handle attr(H5Acreate_by_name(id_, on.c_str(), name.c_str(), native_type<T>(),
+                                        space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      H5Aclose);
+    if (attr.valid()) status = H5Awrite(attr.get(), native_type<T>(), &value);
+  }
+  if (status < 0) throw Error("kelk: cannot write attribute '" + name + "' in '" + path_ + "'");
+}
+
+#define KELK_HDF5_NUMERIC(T)                                                                   \
+  template std::vector<T> File::read<T>(const std::string&, const Shape&) const;               \
+  template std::vector<T> File::read_slab<T>(const std::string&, const Shape&, const Shape&)   \
+      const;                                                                                   \
+  template void File::create_dataset<T>(const std::string&, const Shape&);                     \
+  template void File::write_slab<T>(const std::string&, const Shape&, const Shape&, const T*); \
+  template void File::write<T>(const std::string&, const Shape&, const std::vector<T>&);
+KELK_HDF5_NUMERIC(float)
+KELK_HDF5_NUMERIC(double)
+KELK_HDF5_NUMERIC(std::int64_t)
+#undef KELK_HDF5_NUMERIC
+
 template double File::read_attribute<double>(const std::string&, const std::string&) const;
 template std::int64_t File::read_attribute<std::int64_t>(const std::string&,
                                                          const std::string&) const;
 template std::string File::read_attribute<std::string>(const std::string&,
                                                        const std::string&) const;
+template void File::write_attribute<double>(const std::string&, const double&, const std::string&);
+template void File::write_attribute<std::int64_t>(const std::string&, const std::int64_t&,
+                                                  const std::string&);
+template void File::write_attribute<std::string>(const std::string&, const std::string&,
+                                                 const std::string&);
 
 }  // namespace kelk::hdf5

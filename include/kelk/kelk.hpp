@@ -17,6 +17,9 @@
 #ifdef KELK_HAVE_MPI
 #include <kelk/kelk_distributed.hpp>
 #endif
+#if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+#include <kelk/kelk_io.hpp>
+#endif
 
 // The library ships compiled instantiations of solve() for the built-in step maps on the
 // default execution space; these declarations keep every user from compiling them again.

@@ -1,0 +1,110 @@
+// kelk's HDF5 file schema: model files (a step map's kind and weights), input files (initial
+// states and inputs) and output files (states, history, run attributes), read and written in
+// parallel by time/batch slabs. See docs/FILES.md. Needs KELK_HAVE_HDF5 and KELK_HAVE_MPI.
+#pragma once
+
+#include <kelk/kelk_argru.hpp>
+#include <kelk/kelk_config.hpp>
+#include <kelk/kelk_distributed.hpp>
+#include <kelk/kelk_hdf5.hpp>
+#include <kelk/kelk_maps.hpp>
+#include <kelk/kelk_options.hpp>
+#include <kelk/kelk_views.hpp>
+
+#include <mpi.h>
+#include <Kokkos_Core.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace kelk::io {
+
+/// The step maps a model file can hold (root attribute "kelk_model").
+enum class ModelKind { elman, gru, lorenz96, argru };
+std::string to_string(ModelKind kind);
+
+/// The kind of the model in `file`: its "kelk_model" attribute, or argru for the ELK paper's
+/// weights file (recognised by its float64/gru/weight_hh dataset). Throws hdf5::Error naming
+/// the file otherwise.
+ModelKind model_kind(const hdf5::File& file);
+
+template <class Scalar>
+Elman<Scalar> read_elman(const hdf5::File& file);
+template <class Scalar>
+Gru<Scalar> read_gru(const hdf5::File& file);
+template <class Scalar>
+Lorenz96<Scalar> read_lorenz96(const hdf5::File& file);
+template <class Scalar>
+ArGru<Scalar> read_argru(const hdf5::File& file);
+
+/// Loads the model of `path` in precision Scalar and returns f(map).
+template <class Scalar, class F>
+decltype(auto) with_model(const std::string& path, F&& f) {
+  const auto file = hdf5::File::open_read(path);
+  switch (model_kind(file)) {
+    case ModelKind::elman:
+      return f(read_elman<Scalar>(file));
+    case ModelKind::gru:
+      return f(read_gru<Scalar>(file));
+    case ModelKind::lorenz96:
+      return f(read_lorenz96<Scalar>(file));
+    default:
+      return f(read_argru<Scalar>(file));
+  }
+}
+
+/// Writes a model file (float64 weights). Serial.
+void write_model(const std::string& path, const Elman<double>& map);
+void write_model(const std::string& path, const Gru<double>& map);
+void write_model(const std::string& path, const Lorenz96<double>& map);
+
+/// Shape of an input file: s0 (B, D) and inputs (B, T, Din).
+struct InputShape {
+  int B = 0, T = 0, D = 0, Din = 0;
+};
+/// Reads and checks the shapes and element types of an input file's datasets.
+InputShape read_input_shape(const hdf5::File& file);
+
+template <class Scalar>
+struct InputBlock {
+  BatchView<Scalar> s0;         ///< (local B, D)
+  SequenceView<Scalar> inputs;  ///< (local B, local T, Din)
+};
+/// This rank's slab of an input file opened with the partition's communicator. Collective.
+template <class Scalar>
+InputBlock<Scalar> read_input_block(const hdf5::File& file, const Partition& part);
+
+/// Writes an input file from row-major host data. Serial.
+void write_inputs(const std::string& path, const InputShape& shape, const std::vector<double>& s0,
+                  const std::vector<double>& inputs);
+
+/// A scalar attribute of an output file.
+using AttributeValue = std::variant<double, std::int64_t, std::string>;
+using Attributes = std::vector<std::pair<std::string, AttributeValue>>;
+
+/// The attributes describing a solve: method, options, iterations, convergence, reason,
+/// final update and residual, and the library version.
+Attributes describe(const SolveOptions& options, const SolveResult& result);
+
+/// Writes an output file collectively: "states" (B, T, D) from every rank's block, the
+/// per-iteration "history/{iteration,max_update,max_residual}", and `attributes` on the root.
+/// The file is written under a temporary name in the same folder and renamed when complete,
+/// so that `path` holds either the previous file or a complete new one.
+template <class Scalar>
+void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
+                  const SequenceView<Scalar>& states, const SolveResult& result,
+                  const Attributes& attributes);
+
+/// This rank's block of the "states" dataset of an output file. Collective.
+template <class Scalar>
+SequenceView<Scalar> read_states_block(const std::string& path, MPI_Comm comm,
+                                       const Partition& part);
+
+/// Checks, collectively and before any work is done, that `path` can be written: its folder
+/// exists and accepts files. Throws std::invalid_argument on every rank otherwise.
+void check_writable(const std::string& path, MPI_Comm comm);
+
+}  // namespace kelk::io
