@@ -3,13 +3,14 @@
 // x is from the sequential trajectory. Used by kelk-argru and by the tests.
 #pragma once
 
+#include "random_normals.hpp"
+
 #include <kelk/kelk.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -44,21 +45,6 @@ struct ArgruTrace {
   }
 };
 
-/// Standard normal drivers from a 64-bit Mersenne Twister and Box-Muller, so that a seed gives
-/// the same drivers with every standard library (std::normal_distribution does not).
-inline std::vector<double> normal_drivers(int n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const double two_pi = 6.283185307179586476925286766559;
-  auto uniform = [&] { return (double(rng() >> 11) + 0.5) * 0x1.0p-53; };  // in (0, 1)
-  std::vector<double> z(n);
-  for (int i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(uniform())), a = two_pi * uniform();
-    z[i] = r * std::cos(a);
-    if (i + 1 < n) z[i + 1] = r * std::sin(a);
-  }
-  return z;
-}
-
 /// Runs the experiment in double precision on the default execution space.
 inline std::vector<ArgruTrace> run_argru_experiment(const ArgruExperiment& cfg) {
   const auto map = load_argru<double>(cfg.weights);
@@ -71,7 +57,7 @@ inline std::vector<ArgruTrace> run_argru_experiment(const ArgruExperiment& cfg) 
                                   std::to_string(eps.size()) +
                                   " drivers; need T = " + std::to_string(T));
   } else {
-    eps = normal_drivers(T, cfg.seed);
+    eps = standard_normals(std::size_t(T), cfg.seed);
   }
   // s_0 = 0 and u_t = eps_{t-1}: s_1 = F(0, eps_0) is the model's first packed state
   BatchView<double> s0("kelk::argru::s0", 1, D);

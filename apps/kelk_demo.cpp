@@ -6,6 +6,8 @@
 //
 // Prints one row per method: iterations, converged, wall time, time relative to sequential,
 // and max |s - s_sequential|.
+#include "random_normals.hpp"
+
 #include <kelk/kelk.hpp>
 
 #include <CLI/CLI.hpp>
@@ -14,7 +16,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,12 @@ int run(const DemoConfig& cfg) {
   BatchView<Scalar> s0("kelk::demo::s0", cfg.batch, cfg.dim);
   SequenceView<Scalar> inputs("kelk::demo::inputs", cfg.batch, cfg.length, cfg.input_dim);
   {
-    std::mt19937_64 rng(cfg.seed + 1);
-    std::normal_distribution<double> normal;
+    const auto s0_values = kelk::apps::standard_normals(s0.span(), cfg.seed + 1, 0.1);
+    const auto input_values = kelk::apps::standard_normals(inputs.span(), cfg.seed + 2);
     auto h_s0 = Kokkos::create_mirror_view(s0);
     auto h_in = Kokkos::create_mirror_view(inputs);
-    for (std::size_t i = 0; i < h_s0.span(); ++i) h_s0.data()[i] = Scalar(0.1 * normal(rng));
-    for (std::size_t i = 0; i < h_in.span(); ++i) h_in.data()[i] = Scalar(normal(rng));
+    std::copy(s0_values.begin(), s0_values.end(), h_s0.data());
+    std::copy(input_values.begin(), input_values.end(), h_in.data());
     Kokkos::deep_copy(s0, h_s0);
     Kokkos::deep_copy(inputs, h_in);
   }

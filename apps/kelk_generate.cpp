@@ -7,6 +7,8 @@
 //
 // Random numbers: a 64-bit Mersenne Twister and Box-Muller, so a seed gives the same files on
 // every machine.
+#include "random_normals.hpp"
+
 #include <kelk/kelk.hpp>
 
 #include <CLI/CLI.hpp>
@@ -17,20 +19,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-namespace {
-std::vector<double> normals(std::size_t n, std::uint64_t seed, double scale) {
-  std::mt19937_64 rng(seed);
-  auto uniform = [&] { return (double(rng() >> 11) + 0.5) * 0x1.0p-53; };
-  std::vector<double> z(n);
-  for (std::size_t i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 6.283185307179586 * uniform();
-    z[i] = scale * r * std::cos(a);
-    if (i + 1 < n) z[i + 1] = scale * r * std::sin(a);
-  }
-  return z;
-}
-}  // namespace
 
 int main(int argc, char* argv[]) {
   std::string kind = "gru", model, inputs;
@@ -78,8 +66,9 @@ int main(int argc, char* argv[]) {
     }
     if (!inputs.empty()) {
       const kelk::io::InputShape shape{B, T, D, Din};
-      kelk::io::write_inputs(inputs, shape, normals(std::size_t(B) * D, seed + 1, s0_scale),
-                             normals(std::size_t(B) * T * Din, seed + 2, input_scale));
+      kelk::io::write_inputs(
+          inputs, shape, kelk::apps::standard_normals(std::size_t(B) * D, seed + 1, s0_scale),
+          kelk::apps::standard_normals(std::size_t(B) * T * Din, seed + 2, input_scale));
       std::printf("wrote inputs (B = %d, T = %d, D = %d, Din = %d) to %s\n", B, T, D, Din,
                   inputs.c_str());
     }

@@ -86,60 +86,51 @@ void read_deck(RunConfig& cfg) {
                                     cfg.deck + "'");
   };
   check_keys(deck, top, "");
-  const auto get = [&](const toml::value& table, const std::string& key, auto& out) {
-    using T = std::decay_t<decltype(out)>;
-    if (!table.contains(key)) return;
+  // the value of `key` in `table` as T, if present; an error naming the key otherwise
+  const auto get = [&](const toml::value& table, const std::string& key,
+                       auto type) -> std::optional<decltype(type)> {
+    using T = decltype(type);
+    if (!table.contains(key)) return std::nullopt;
+    const toml::value& v = table.at(key);
     try {
-      if constexpr (std::is_same<T, double>::value)
-        out = table.at(key).is_integer() ? double(toml::get<std::int64_t>(table.at(key)))
-                                         : toml::get<double>(table.at(key));
-      else
-        out = toml::get<T>(table.at(key));
+      if constexpr (std::is_same<T, double>::value)  // accept integers where floats go
+        if (v.is_integer()) return double(toml::get<std::int64_t>(v));
+      return toml::get<T>(v);
     } catch (const std::exception& e) {
       throw std::invalid_argument("option '" + key + "' in the input deck '" + cfg.deck +
                                   "' has the wrong type:\n" + e.what());
     }
   };
-  const std::string base = folder_of(cfg.deck);
-  std::string model, input, output;
-  get(deck, "model", model);
-  get(deck, "input", input);
-  get(deck, "output", output);
-  if (cfg.model.empty()) cfg.model = resolve(base, model);
-  if (cfg.input.empty()) cfg.input = resolve(base, input);
-  if (cfg.output.empty()) cfg.output = resolve(base, output);
+  const std::string text, base = folder_of(cfg.deck);
+  const std::int64_t integer = 0;
+  const double real = 0;
+  if (cfg.model.empty()) cfg.model = resolve(base, get(deck, "model", text).value_or(""));
+  if (cfg.input.empty()) cfg.input = resolve(base, get(deck, "input", text).value_or(""));
+  if (cfg.output.empty()) cfg.output = resolve(base, get(deck, "output", text).value_or(""));
   if (deck.contains("solver")) {
     const auto& s = deck.at("solver");
     if (!s.is_table())
       throw std::invalid_argument("[solver] in '" + cfg.deck + "' must be a table");
     check_keys(s, solver, "solver.");
     auto& o = cfg.options;
-    std::string name;
-    if (name.clear(), get(s, "method", name), !name.empty()) o.method = kelk::parse_method(name);
-    get(s, "precision", cfg.precision);
-    double value = 0;
-    std::int64_t count = 0;
-    bool flag = false;
-    if (s.contains("atol")) get(s, "atol", value), o.atol = value;
-    get(s, "rtol", o.rtol);
-    if (s.contains("max_iter")) get(s, "max_iter", count), o.max_iter = int(count);
-    if (s.contains("iterations")) get(s, "iterations", count), cfg.iterations = int(count);
-    if (name.clear(), get(s, "initial_guess", name), !name.empty())
-      o.initial_guess = kelk::parse_initial_guess(name);
-    if (name.clear(), get(s, "non_finite", name), !name.empty())
-      o.non_finite = kelk::parse_non_finite_policy(name);
-    get(s, "clip_value", o.clip_value);
-    if (s.contains("keep_best")) get(s, "keep_best", flag), o.keep_best = flag;
-    if (s.contains("chunks")) get(s, "chunks", count), o.chunks = int(count);
-    if (s.contains("sigma2")) get(s, "sigma2", value), o.sigma2 = value;
-    if (s.contains("kalman_smoother")) get(s, "kalman_smoother", flag), o.kalman_smoother = flag;
+    if (auto v = get(s, "method", text)) o.method = kelk::parse_method(*v);
+    if (auto v = get(s, "precision", text)) cfg.precision = *v;
+    if (auto v = get(s, "atol", real)) o.atol = *v;
+    if (auto v = get(s, "rtol", real)) o.rtol = *v;
+    if (auto v = get(s, "max_iter", integer)) o.max_iter = int(*v);
+    if (auto v = get(s, "iterations", integer)) cfg.iterations = int(*v);
+    if (auto v = get(s, "initial_guess", text)) o.initial_guess = kelk::parse_initial_guess(*v);
+    if (auto v = get(s, "non_finite", text)) o.non_finite = kelk::parse_non_finite_policy(*v);
+    if (auto v = get(s, "clip_value", real)) o.clip_value = *v;
+    if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
+    if (auto v = get(s, "chunks", integer)) o.chunks = int(*v);
+    if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
+    if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
   if (deck.contains("parallel")) {
     const auto& p = deck.at("parallel");
     check_keys(p, parallel, "parallel.");
-    std::int64_t count = 1;
-    get(p, "batch_ranks", count);
-    cfg.batch_ranks = int(count);
+    if (auto v = get(p, "batch_ranks", integer)) cfg.batch_ranks = int(*v);
   }
 }
 

@@ -1,6 +1,7 @@
 // Distributed solves against the single-process solve of the whole problem, for every method,
 // uneven time blocks, batches, and the batch x time split; collective errors.
 #include "../test_common.hpp"
+#include "mpi_common.hpp"
 
 #include <mpi.h>
 #include <catch2/catch.hpp>
@@ -9,16 +10,8 @@
 
 namespace {
 
-int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
+using kelk_test::world_rank;
+using kelk_test::world_size;
 
 /// A copy of the block [b0, b1) x [t0, t1) of a (B, T, n) View.
 template <class Scalar>

@@ -1,6 +1,7 @@
 // The HDF5 file schema: model and input files written and read back, output files written by
 // every rank's slab and read back by any rank count.
 #include "../test_common.hpp"
+#include "mpi_common.hpp"
 
 #include <mpi.h>
 #include <catch2/catch.hpp>
@@ -12,16 +13,8 @@
 
 namespace {
 
-int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
+using kelk_test::world_rank;
+using kelk_test::world_size;
 
 /// A test file name shared by all ranks (under the ctest working folder).
 std::string shared_name(const std::string& stem) {
