@@ -47,6 +47,7 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
 /// Everything a run needs, from the deck and the command line.
 struct RunConfig {
   std::string deck, model, input, output;
+  std::string model_kind;  ///< read from the model file
   std::string precision = "fp64";
   kelk::SolveOptions options;
   std::optional<int> iterations;  // fixed iteration count
@@ -153,11 +154,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
 
   return kelk::io::with_model<Scalar>(cfg.model, [&](const auto& map) {
     kelk::io::InputShape shape;
-    std::string kind;
     kelk::impl::collective_check(comm, [&] {
       const auto file = kelk::hdf5::File::open_read(cfg.input);
       shape = kelk::io::read_input_shape(file);
-      kind = kelk::io::to_string(kelk::io::model_kind(kelk::hdf5::File::open_read(cfg.model)));
       if (shape.D != map.state_dim() || shape.Din != map.input_dim())
         throw std::invalid_argument("the input file '" + cfg.input +
                                     "' has D = " + std::to_string(shape.D) +
@@ -184,8 +183,8 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     const int threads = Kokkos::DefaultExecutionSpace().concurrency();
     if (talk) {
       std::printf("kelk-run %s: %s model '%s' (D = %d, Din = %d), B = %d, T = %d, %s\n",
-                  kelk::version(), kind.c_str(), cfg.model.c_str(), shape.D, shape.Din, shape.B,
-                  shape.T, cfg.precision.c_str());
+                  kelk::version(), cfg.model_kind.c_str(), cfg.model.c_str(), shape.D, shape.Din,
+                  shape.B, shape.T, cfg.precision.c_str());
       std::printf("  %s, %d ranks (%d batch x %d time), Kokkos %s with %d threads per rank\n",
                   kelk::to_string(options.method).c_str(), ranks, part.batch_ranks, part.time_ranks,
                   Kokkos::DefaultExecutionSpace::name(), threads);
@@ -206,7 +205,7 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     using I = std::int64_t;
     attributes.insert(attributes.end(), {{"precision", cfg.precision},
                                          {"model_file", cfg.model},
-                                         {"model_kind", kind},
+                                         {"model_kind", cfg.model_kind},
                                          {"input_file", cfg.input},
                                          {"ranks", I(ranks)},
                                          {"batch_ranks", I(part.batch_ranks)},
@@ -298,7 +297,9 @@ int main(int argc, char* argv[]) {
                                       "' must name the model, input and output files");
     });
     kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
-      kelk::io::model_kind(kelk::hdf5::File::open_read(cfg.model));  // a clear error if not
+      // the model's kind, agreed on by every rank before any rank loads the model
+      cfg.model_kind =
+          kelk::io::to_string(kelk::io::model_kind(kelk::hdf5::File::open_read(cfg.model)));
     });
     code = cfg.precision == "fp64" ? run<double>(cfg, MPI_COMM_WORLD)
                                    : run<float>(cfg, MPI_COMM_WORLD);

@@ -115,12 +115,6 @@ DistributedSolver::~DistributedSolver() {
   MPI_Comm_free(&comm_);
 }
 
-int DistributedSolver::size() const {
-  int size = 1;
-  MPI_Comm_size(comm_, &size);
-  return size;
-}
-
 int DistributedSolver::rank() const {
   int rank = 0;
   MPI_Comm_rank(comm_, &rank);

@@ -226,20 +226,26 @@ bool File::exists(const std::string& name) const {
   return true;
 }
 
-Shape File::shape(const std::string& dataset) const {
-  if (!exists(dataset)) throw Error("kelk: '" + path_ + "' has no dataset '" + dataset + "'");
+namespace {
+/// Opens a dataset of an open file; throws naming the file and the dataset.
+hid_t open_dataset(const File& file, hid_t id, const std::string& dataset) {
+  if (!file.exists(dataset))
+    throw Error("kelk: '" + file.path() + "' has no dataset '" + dataset + "'");
   QuietErrors quiet;
-  const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw Error("kelk: '" + dataset + "' in '" + path_ + "' is not a dataset");
+  const hid_t ds = H5Dopen2(id, dataset.c_str(), H5P_DEFAULT);
+  if (ds < 0) throw Error("kelk: '" + dataset + "' in '" + file.path() + "' is not a dataset");
+  return ds;
+}
+}  // namespace
+
+Shape File::shape(const std::string& dataset) const {
+  const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
   const Handle space(H5Dget_space(ds.get()), H5Sclose);
   return dataspace_shape(space.get());
 }
 
 TypeClass File::type_class(const std::string& dataset) const {
-  if (!exists(dataset)) throw Error("kelk: '" + path_ + "' has no dataset '" + dataset + "'");
-  QuietErrors quiet;
-  const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw Error("kelk: '" + dataset + "' in '" + path_ + "' is not a dataset");
+  const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
   const Handle type(H5Dget_type(ds.get()), H5Tclose);
   return classify(type.get());
 }
@@ -256,11 +262,16 @@ std::vector<T> File::read(const std::string& dataset, const Shape& expected_shap
 template <class T>
 std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
                                const Shape& count) const {
-  const Shape dims = shape(dataset);
-  const TypeClass tc = type_class(dataset);
-  if (tc != class_of<T>())
-    throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' holds " + name_of(tc) +
-                " values; expected " + name_of(class_of<T>()));
+  const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
+  const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
+  const Shape dims = dataspace_shape(file_space.get());
+  {
+    const Handle type(H5Dget_type(ds.get()), H5Tclose);
+    const TypeClass tc = classify(type.get());
+    if (tc != class_of<T>())
+      throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' holds " + name_of(tc) +
+                  " values; expected " + name_of(class_of<T>()));
+  }
   if (offset.size() != dims.size() || count.size() != dims.size())
     throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has rank " +
                 std::to_string(dims.size()) + "; a slab of rank " + std::to_string(count.size()) +
@@ -273,8 +284,6 @@ std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
   std::vector<T> values(volume(count));
   if (volume(dims) == 0 && !dims.empty()) return values;  // nothing to read on any rank
   QuietErrors quiet;
-  const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
   const std::vector<hsize_t> off(offset.begin(), offset.end()), cnt(count.begin(), count.end());
   if (values.empty())
     H5Sselect_none(file_space.get());
@@ -317,12 +326,11 @@ void File::create_dataset(const std::string& dataset, const Shape& shape) {
 template <class T>
 void File::write_slab(const std::string& dataset, const Shape& offset, const Shape& count,
                       const T* data) {
-  QuietErrors quiet;
-  const Handle ds(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw Error("kelk: '" + path_ + "' has no dataset '" + dataset + "'");
+  const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
   const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
   const Shape dims = dataspace_shape(file_space.get());
   if (volume(dims) == 0 && !dims.empty()) return;  // nothing to write on any rank
+  QuietErrors quiet;
   const std::vector<hsize_t> off(offset.begin(), offset.end()), cnt(count.begin(), count.end());
   const std::size_t n = volume(count);
   if (n == 0)

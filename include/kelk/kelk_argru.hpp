@@ -6,6 +6,7 @@
 #include <kelk/impl/kelk_compat.hpp>
 #include <kelk/impl/kelk_dense.hpp>
 #include <kelk/kelk_config.hpp>
+#include <kelk/kelk_maps.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -48,32 +49,21 @@ struct ArGru {
                                 Scalar* scratch) const {
     const int P = hidden(), D = 1 + P;
     forward(s, u[0], f, scratch);
-    derivatives(s, scratch);
-    const Scalar* r = scratch;
-    const Scalar* z = r + P;
-    const Scalar* m = z + P;
-    const Scalar* n = m + P;
-    const Scalar* g = n + P;
-    const Scalar* dhdx = g + P;
+    const Gates q = derivatives(s, scratch);
     const Scalar* h = s + 1;
-    // rows 1..P: d h+ / d [x, h]
+    // rows 1..P: d h+ / d [x, h], the GRU's product rule
     for (int i = 0; i < P; ++i) {
       Scalar* row = jac + (1 + i) * D;
-      row[0] = dhdx[i];
-      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
-      const Scalar c_n = dn * r[i];
-      const Scalar c_r = dn * m[i] * r[i] * (Scalar(1) - r[i]);
-      const Scalar c_z = (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]);
-      for (int j = 0; j < P; ++j) row[1 + j] = c_n * U_n(i, j) + c_r * U_r(i, j) + c_z * U_z(i, j);
-      row[1 + i] += z[i];
+      row[0] = q.dhdx[i];
+      const impl::GruJacobianRow<Scalar> c(q.r[i], q.z[i], q.m[i], q.n[i], h[i]);
+      for (int j = 0; j < P; ++j) row[1 + j] = c.entry(U_n, U_r, U_z, i, j);
+      row[1 + i] += q.z[i];
     }
     // row 0: d x+ / d [x, h] = g^T (d h+ / d [x, h] + [1, 0])
-    Scalar dxdx = Scalar(0);
-    for (int i = 0; i < P; ++i) dxdx += g[i] * (dhdx[i] + Scalar(1));
-    jac[0] = dxdx;
+    jac[0] = dxdx(q);
     for (int j = 0; j < P; ++j) {
       Scalar v = Scalar(0);
-      for (int i = 0; i < P; ++i) v += g[i] * jac[(1 + i) * D + 1 + j];
+      for (int i = 0; i < P; ++i) v += q.g[i] * jac[(1 + i) * D + 1 + j];
       jac[1 + j] = v;
     }
   }
@@ -82,23 +72,13 @@ struct ArGru {
                                          Scalar* scratch) const {
     const int P = hidden();
     forward(s, u[0], f, scratch);
-    derivatives(s, scratch);
-    const Scalar* r = scratch;
-    const Scalar* z = r + P;
-    const Scalar* m = z + P;
-    const Scalar* n = m + P;
-    const Scalar* g = n + P;
-    const Scalar* dhdx = g + P;
+    const Gates q = derivatives(s, scratch);
     const Scalar* h = s + 1;
-    Scalar dxdx = Scalar(0);
-    for (int i = 0; i < P; ++i) dxdx += g[i] * (dhdx[i] + Scalar(1));
-    diag[0] = dxdx;
-    for (int i = 0; i < P; ++i) {
-      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
-      diag[1 + i] = z[i] + dn * r[i] * U_n(i, i) +
-                    dn * m[i] * r[i] * (Scalar(1) - r[i]) * U_r(i, i) +
-                    (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]) * U_z(i, i);
-    }
+    diag[0] = dxdx(q);
+    for (int i = 0; i < P; ++i)
+      diag[1 + i] = impl::GruJacobianRow<Scalar>(q.r[i], q.z[i], q.m[i], q.n[i], h[i])
+                        .entry(U_n, U_r, U_z, i, i) +
+                    q.z[i];
   }
 
  private:
@@ -140,21 +120,32 @@ struct ArGru {
     for (int i = 0; i < P; ++i) g[i] = a_mu(i) + dsp * a_ls(i);
   }
 
+  /// The scratch as forward() and derivatives() leave it.
+  struct Gates {
+    const Scalar *r, *z, *m, *n, *g, *dhdx;
+  };
+
+  /// d x+ / d x = g . (d h+ / d x + 1)
+  KOKKOS_FUNCTION Scalar dxdx(const Gates& q) const {
+    Scalar v = Scalar(0);
+    for (int i = 0; i < hidden(); ++i) v += q.g[i] * (q.dhdx[i] + Scalar(1));
+    return v;
+  }
+
   /// scratch[5P..6P) = d h+ / d x, from the gate values forward() left in the scratch.
-  KOKKOS_FUNCTION void derivatives(const Scalar* s, Scalar* scratch) const {
+  KOKKOS_FUNCTION Gates derivatives(const Scalar* s, Scalar* scratch) const {
     const int P = hidden();
     const Scalar* h = s + 1;
-    const Scalar* r = scratch;
-    const Scalar* z = r + P;
-    const Scalar* m = z + P;
-    const Scalar* n = m + P;
+    const Gates q{scratch,         scratch + P,     scratch + 2 * P,
+                  scratch + 3 * P, scratch + 4 * P, scratch + 5 * P};
     Scalar* dhdx = scratch + 5 * P;
     for (int i = 0; i < P; ++i) {
-      const Scalar drdx = r[i] * (Scalar(1) - r[i]) * w_r(i);
-      const Scalar dzdx = z[i] * (Scalar(1) - z[i]) * w_z(i);
-      const Scalar dndx = (Scalar(1) - n[i] * n[i]) * (w_n(i) + m[i] * drdx);
-      dhdx[i] = (Scalar(1) - z[i]) * dndx + (h[i] - n[i]) * dzdx;
+      const Scalar drdx = q.r[i] * (Scalar(1) - q.r[i]) * w_r(i);
+      const Scalar dzdx = q.z[i] * (Scalar(1) - q.z[i]) * w_z(i);
+      const Scalar dndx = (Scalar(1) - q.n[i] * q.n[i]) * (w_n(i) + q.m[i] * drdx);
+      dhdx[i] = (Scalar(1) - q.z[i]) * dndx + (h[i] - q.n[i]) * dzdx;
     }
+    return q;
   }
 };
 

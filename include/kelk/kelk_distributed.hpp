@@ -13,6 +13,7 @@
 #include <mpi.h>
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -140,28 +141,40 @@ class MpiTopology {
       return Kokkos::subview(v, Kokkos::ALL, 0, Kokkos::ALL, Kokkos::ALL);
   }
 
+  template <class DataType, class Space>
+  using Unmanaged =
+      Kokkos::View<DataType, Kokkos::LayoutRight, Space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+
+  /// `buffer`, grown to hold at least n scalars: the message and summary buffers are allocated
+  /// once per solve, not once per iteration.
+  template <class Buffer>
+  static Scalar* at_least(Buffer& buffer, std::size_t n) {
+    if (buffer.extent(0) < n)
+      buffer = Buffer(Kokkos::view_alloc(Kokkos::WithoutInitializing, buffer.label()), n);
+    return buffer.data();
+  }
+
   /// Sends `src` (a slice of a sequence View) to the time neighbour on one side and receives
   /// into `dst` (a contiguous View of the same shape) from the other; every rank of the time
   /// communicator takes part, dst is left untouched where there is no neighbour to receive from.
   template <class Src, class Dst>
   void shift(const Src& src, const Dst& dst, bool to_right) {
-    using Packed =
-        Kokkos::View<typename Src::non_const_data_type, Kokkos::LayoutRight, memory_space>;
+    using Data = typename Src::non_const_data_type;
     Kokkos::LayoutRight shape(src.extent(0), src.extent(1), Src::rank > 2 ? src.extent(2) : 1);
     if constexpr (Src::rank == 2) shape = Kokkos::LayoutRight(src.extent(0), src.extent(1));
-    Packed packed(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::DistributedSolver::packed"), shape);
+    const std::size_t n = src.size();
+    const Unmanaged<Data, memory_space> packed(at_least(device_, n), shape);
+    const Unmanaged<Data, Kokkos::HostSpace> send(at_least(send_, n), shape);
+    const Unmanaged<Data, Kokkos::HostSpace> recv(at_least(recv_, n), shape);
     Kokkos::deep_copy(packed, src);  // same memory space, any layout
-    auto send = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), packed);
-    auto recv = Kokkos::create_mirror(Kokkos::HostSpace(), packed);
-    const int n = static_cast<int>(packed.size());
+    Kokkos::deep_copy(send, packed);
     const int left = part_.time_rank - 1, right = part_.time_rank + 1;
     const int dest = to_right ? (last_time_block() ? MPI_PROC_NULL : right)
                               : (first_time_block() ? MPI_PROC_NULL : left);
     const int source = to_right ? (first_time_block() ? MPI_PROC_NULL : left)
                                 : (last_time_block() ? MPI_PROC_NULL : right);
-    MPI_Sendrecv(send.data(), n, mpi_type<Scalar>(), dest, 1, recv.data(), n, mpi_type<Scalar>(),
-                 source, 1, time_comm_, MPI_STATUS_IGNORE);
+    MPI_Sendrecv(send.data(), int(n), mpi_type<Scalar>(), dest, 1, recv.data(), int(n),
+                 mpi_type<Scalar>(), source, 1, time_comm_, MPI_STATUS_IGNORE);
     if (source != MPI_PROC_NULL) Kokkos::deep_copy(dst, recv);
   }
 
@@ -173,31 +186,33 @@ class MpiTopology {
       scan.run(algebra);
       return;
     }
-    using Host2 = Kokkos::View<Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace>;
-    const int B = scan.batch(), S = algebra.summary_size(), N = algebra.state_size();
+    const std::size_t B = scan.batch(), S = algebra.summary_size(), N = algebra.state_size();
     scan.summarize(algebra, false);
-    Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> block(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::DistributedSolver::block"), B, S);
+    const Unmanaged<Scalar**, memory_space> block(at_least(device_, B * std::max(S, N)), B, S);
     scan.block_summary(algebra, block);
-    Host2 mine("kelk::DistributedSolver::block_host", B, S),
-        prefix("kelk::DistributedSolver::prefix", B, S);
+    const Unmanaged<Scalar**, Kokkos::HostSpace> mine(at_least(send_, B * std::max(S, N)), B, S);
+    const Unmanaged<Scalar**, Kokkos::HostSpace> prefix(at_least(recv_, B * S), B, S);
     Kokkos::deep_copy(mine, block);
-    std::vector<Scalar> scratch(std::size_t(std::max(1, algebra.scratch_size())));
-    exscan_summaries(comm, mpi_type<Scalar>(), B, S, mine.data(), prefix.data(),
+    scratch_.resize(std::size_t(std::max(1, algebra.scratch_size())));
+    exscan_summaries(comm, mpi_type<Scalar>(), int(B), int(S), mine.data(), prefix.data(),
                      [&](const void* earlier, const void* later, void* out) {
-                       for (int b = 0; b < B; ++b)
+                       for (std::size_t b = 0; b < B; ++b)
                          algebra.combine(static_cast<const Scalar*>(earlier) + b * S,
                                          static_cast<const Scalar*>(later) + b * S,
-                                         static_cast<Scalar*>(out) + b * S, scratch.data());
+                                         static_cast<Scalar*>(out) + b * S, scratch_.data());
                      });
-    // the prefix contains the sequences' first element, which ignores its incoming state
-    Host2 incoming("kelk::DistributedSolver::incoming", B, N);
-    if (!first_block) {
-      std::vector<Scalar> zero(std::size_t(N), Scalar(0));
-      for (int b = 0; b < B; ++b)
-        algebra.apply(&prefix(b, 0), zero.data(), &incoming(b, 0), scratch.data());
+    // the prefix contains the sequences' first element, which ignores its incoming state;
+    // `mine` has been sent and its buffer holds the incoming states now
+    const Unmanaged<Scalar**, Kokkos::HostSpace> incoming(send_.data(), B, N);
+    if (first_block) {
+      Kokkos::deep_copy(incoming, Scalar(0));
+    } else {
+      zero_state_.assign(N, Scalar(0));
+      for (std::size_t b = 0; b < B; ++b)
+        algebra.apply(&prefix(b, 0), zero_state_.data(), &incoming(b, 0), scratch_.data());
     }
-    auto incoming_device = Kokkos::create_mirror_view_and_copy(memory_space(), incoming);
+    const Unmanaged<Scalar**, memory_space> incoming_device(device_.data(), B, N);
+    Kokkos::deep_copy(incoming_device, incoming);
     scan.resume(algebra, incoming_device);
   }
 
@@ -205,6 +220,11 @@ class MpiTopology {
   Partition part_;
   BatchView<const Scalar, memory_space> s0_;
   BatchView<Scalar, memory_space> halo_;
+  // message and summary buffers, reused by every iteration
+  Kokkos::View<Scalar*, memory_space> device_{"kelk::DistributedSolver::device_buffer", 0};
+  Kokkos::View<Scalar*, Kokkos::HostSpace> send_{"kelk::DistributedSolver::send_buffer", 0};
+  Kokkos::View<Scalar*, Kokkos::HostSpace> recv_{"kelk::DistributedSolver::recv_buffer", 0};
+  std::vector<Scalar> scratch_, zero_state_;
 };
 
 }  // namespace impl
@@ -226,7 +246,6 @@ class DistributedSolver {
   const Partition& partition() const { return part_; }
   /// The duplicated communicator (owned by the solver).
   MPI_Comm comm() const { return comm_; }
-  int size() const;
 
   /// Solves this rank's block: s0 (local B, D), inputs (local B, local T, Din), states
   /// (local B, local T, D), where local means partition()'s ranges. Collective; throws
@@ -261,19 +280,7 @@ class DistributedSolver {
     impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
                                                        part_, s0, p.D);
     Kokkos::Profiling::pushRegion("kelk::DistributedSolver::" + to_string(options.method));
-    SolveResult result;
-    if (options.method == Method::sequential) {
-      topology.sequential(space, p);
-      result.method = Method::sequential;
-      result.iterations = result.returned_iteration = 1;
-      result.converged = true;
-      result.reason = StopReason::converged;
-      topology.exchange_boundary(space, p);
-      result.final_residual = impl::residual(space, p);
-      topology.max(&result.final_residual, 1);
-    } else {
-      result = impl::iterate(space, p, options, topology);
-    }
+    const SolveResult result = impl::solve_with(space, p, options, topology);
     Kokkos::Profiling::popRegion();
     return result;
   }

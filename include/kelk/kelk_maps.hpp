@@ -20,6 +20,25 @@ template <class T, class MemorySpace>
 using WeightMatrix = Kokkos::View<T**, Kokkos::LayoutRight, MemorySpace>;
 template <class T, class MemorySpace>
 using WeightVector = Kokkos::View<T*, Kokkos::LayoutRight, MemorySpace>;
+
+/// The GRU cell's Jacobian by the product rule, row i:
+///   dh'_i/dh_j = z_i delta_ij + c_n W_hn(i, j) + c_r W_hr(i, j) + c_z W_hz(i, j),
+/// from the gate values r, z, n, the term g = W_hn h + b_hn inside the reset product, and h.
+template <class T>
+struct GruJacobianRow {
+  T c_n, c_r, c_z;
+  KOKKOS_INLINE_FUNCTION GruJacobianRow(T r, T z, T g, T n, T h) {
+    const T dn = (T(1) - z) * (T(1) - n * n);
+    c_n = dn * r;
+    c_r = dn * g * r * (T(1) - r);
+    c_z = (h - n) * z * (T(1) - z);
+  }
+  template <class Matrix>
+  KOKKOS_INLINE_FUNCTION T entry(const Matrix& W_hn, const Matrix& W_hr, const Matrix& W_hz, int i,
+                                 int j) const {
+    return c_n * W_hn(i, j) + c_r * W_hr(i, j) + c_z * W_hz(i, j);
+  }
+};
 }  // namespace impl
 
 /// Elman RNN cell: h' = tanh(W h + U u + c).
@@ -103,12 +122,9 @@ struct Gru {
     gates(h, u, f, scratch);
     const Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
     for (int i = 0; i < D; ++i) {
-      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
-      const Scalar c_n = dn * r[i];
-      const Scalar c_r = dn * g[i] * r[i] * (Scalar(1) - r[i]);
-      const Scalar c_z = (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]);
+      const impl::GruJacobianRow<Scalar> c(r[i], z[i], g[i], n[i], h[i]);
       Scalar* row = jac + i * D;
-      for (int j = 0; j < D; ++j) row[j] = c_n * W_hn(i, j) + c_r * W_hr(i, j) + c_z * W_hz(i, j);
+      for (int j = 0; j < D; ++j) row[j] = c.entry(W_hn, W_hr, W_hz, i, j);
       row[i] += z[i];
     }
   }
@@ -118,11 +134,10 @@ struct Gru {
     const int D = static_cast<int>(W_hr.extent(0));
     gates(h, u, f, scratch);
     const Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
-    for (int i = 0; i < D; ++i) {
-      const Scalar dn = (Scalar(1) - z[i]) * (Scalar(1) - n[i] * n[i]);
-      diag[i] = z[i] + dn * r[i] * W_hn(i, i) + dn * g[i] * r[i] * (Scalar(1) - r[i]) * W_hr(i, i) +
-                (h[i] - n[i]) * z[i] * (Scalar(1) - z[i]) * W_hz(i, i);
-    }
+    for (int i = 0; i < D; ++i)
+      diag[i] =
+          impl::GruJacobianRow<Scalar>(r[i], z[i], g[i], n[i], h[i]).entry(W_hn, W_hr, W_hz, i, i) +
+          z[i];
   }
 
  private:

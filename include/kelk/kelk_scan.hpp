@@ -96,6 +96,9 @@ class ChunkedScan {
     carried_ = buffer_type(
         Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::carried"),
         batch_, chunks_ + 1, algebra.state_size());
+    combined_ = buffer_type(
+        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::combined"),
+        batch_, 2, algebra.summary_size());
     scratch_ = Kokkos::View<value_type**, Kokkos::LayoutRight, memory_space>(
         Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::scratch"),
         batch_ * chunks_, std::max(1, algebra.scratch_size()));
@@ -195,9 +198,7 @@ class ChunkedScan {
     const int n = static_cast<int>(summaries_.extent(2));
     auto summaries = summaries_;
     auto scratch = scratch_;
-    auto ping = Kokkos::View<value_type***, Kokkos::LayoutRight, memory_space>(
-        Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, "kelk::ChunkedScan::block"), batch_,
-        2, n);
+    auto ping = combined_;
     Kokkos::parallel_for(
         "kelk::ChunkedScan::block_summary", Kokkos::RangePolicy<ExecutionSpace>(space_, 0, batch_),
         KOKKOS_LAMBDA(int b) {
@@ -225,6 +226,7 @@ class ChunkedScan {
   ExecutionSpace space_;
   int batch_, length_, chunks_;
   buffer_type summaries_, carried_;
+  buffer_type combined_;  ///< (B, 2, summary_size): block_summary's partial combinations
   Kokkos::View<value_type**, Kokkos::LayoutRight, memory_space> scratch_;
 };
 

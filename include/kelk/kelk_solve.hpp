@@ -114,17 +114,7 @@ SolveResult solve(
                 "kelk::solve: the first argument must be a Kokkos execution space instance");
   const auto p = impl::make_problem(space, map, s0, inputs, states, options);
   Kokkos::Profiling::pushRegion("kelk::solve::" + to_string(options.method));
-  SolveResult result;
-  if (options.method == Method::sequential) {
-    impl::evaluate_sequential(space, p);
-    result.method = Method::sequential;
-    result.iterations = result.returned_iteration = 1;
-    result.converged = true;
-    result.reason = StopReason::converged;
-    result.final_residual = impl::residual(space, p);
-  } else {
-    result = impl::iterate(space, p, options, impl::SingleProcess{});
-  }
+  const SolveResult result = impl::solve_with(space, p, options, impl::SingleProcess{});
   Kokkos::Profiling::popRegion();
   return result;
 }

@@ -28,6 +28,7 @@ namespace kelk::impl {
 ///   forward_scan / backward_scan(scan, algebra): a whole scan over all blocks
 ///   max(values, n), sum(values, n): reductions over all ranks
 ///   last_time_block(): the block holds the sequences' last step
+///   sequential(space, p): the plain loop over this block, after the blocks before it
 struct SingleProcess {
   template <class ExecutionSpace, class P>
   void exchange_boundary(const ExecutionSpace&, P&) const {}
@@ -44,6 +45,10 @@ struct SingleProcess {
   void max(double*, int) const {}
   void sum(std::int64_t*, int) const {}
   bool last_time_block() const { return true; }
+  template <class ExecutionSpace, class P>
+  void sequential(const ExecutionSpace& space, P& p) const {
+    evaluate_sequential(space, p);
+  }
 };
 
 /// The buffers and scans of one iterative method. step() linearises f around the current
@@ -287,6 +292,23 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     result.final_residual = best_residual;
     result.returned_iteration = best_iteration;
   }
+  return result;
+}
+
+/// Any method: the sequential loop, or the iteration.
+template <class ExecutionSpace, class StepMap, class Topology>
+SolveResult solve_with(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap> p,
+                       const SolveOptions& options, Topology topology) {
+  if (options.method != Method::sequential) return iterate(space, p, options, topology);
+  topology.sequential(space, p);
+  SolveResult result;
+  result.method = Method::sequential;
+  result.iterations = result.returned_iteration = 1;
+  result.converged = true;
+  result.reason = StopReason::converged;
+  topology.exchange_boundary(space, p);
+  result.final_residual = residual(space, p);
+  topology.max(&result.final_residual, 1);
   return result;
 }
 
