@@ -12,7 +12,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps=${KELK_DEPS_DIR:-$repo/.deps}
 prefix=$deps/install
-stamp=$prefix/.kelk-kokkos-openmp-3.4.1
+stamp=$prefix/.kelk-kokkos-openmp-3.4.1-blas
 jobs=$(nproc)
 log() { printf '[kelk kokkos] %s\n' "$*"; }
 
@@ -76,14 +76,14 @@ cmake -S "$pkgs/kokkos" -B "$deps/build-kokkos" "${gen[@]}" \
 cmake --build "$deps/build-kokkos" -j "$jobs" >"$deps/kokkos-build.log"
 cmake --install "$deps/build-kokkos" >/dev/null
 
-log "building Kokkos Kernels (header algebra only, no pre-instantiated kernels)"
+log "building Kokkos Kernels (no pre-instantiated kernels; BLAS as TPL for host gemm)"
 cmake -S "$pkgs/kokkos-kernels" -B "$deps/build-kokkos-kernels" "${gen[@]}" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
   -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_FLOAT=OFF \
   -DKokkosKernels_INST_LAYOUTLEFT=OFF -DKokkosKernels_INST_LAYOUTRIGHT=OFF \
   -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF \
-  -DKokkosKernels_INST_ORDINAL_INT=OFF -DKokkosKernels_ENABLE_TPL_BLAS=OFF \
+  -DKokkosKernels_INST_ORDINAL_INT=OFF -DKokkosKernels_ENABLE_TPL_BLAS=ON \
   >"$deps/kokkos-kernels-configure.log" 2>&1
 cmake --build "$deps/build-kokkos-kernels" -j "$jobs" >"$deps/kokkos-kernels-build.log"
 cmake --install "$deps/build-kokkos-kernels" >/dev/null
