@@ -142,3 +142,75 @@ TEST_CASE("a user map with only step() runs sequential and jacobi, and refuses d
   CHECK_THROWS_WITH(kelk::solve(map, p.s0, p.inputs, out, opt),
                     Catch::Contains("jacobian_diagonal()"));
 }
+
+namespace {
+
+/// The bulk evaluation of n random rows against step / jacobian / jacobian_diagonal of each row,
+/// for every BulkOutput.
+template <class Map>
+void check_bulk(const Map& map, int n, double tol, std::uint64_t seed) {
+  using Scalar = typename Map::value_type;
+  using space = Kokkos::DefaultExecutionSpace;
+  using memory_space = space::memory_space;
+  STATIC_REQUIRE(kelk::provides_bulk_v<Map, space>);
+  const int D = map.state_dim(), Din = map.input_dim();
+  const auto rows = kelk_test::random_problem<Scalar>(1, n, D, Din, seed);  // inputs (1, n, Din)
+  const auto prevs = kelk_test::random_problem<Scalar>(1, n, Din, D, seed + 1);  // states (1, n, D)
+  Kokkos::View<Scalar**, Kokkos::LayoutRight> f("f", n, D), fb("fb", n, D),
+      scratch("scratch", n, map.bulk_scratch_size()), diag("diag", n, D), diagb("diagb", n, D);
+  Kokkos::View<Scalar*> jac("jac", std::size_t(n) * D * D), jacb("jacb", std::size_t(n) * D * D),
+      per_step_scratch("per_step_scratch", std::size_t(n) * (map.scratch_size() + 1));
+  const Scalar* prev = prevs.inputs.data();
+  const Scalar* u = rows.inputs.data();
+  const int ss = map.scratch_size() + 1;
+  Kokkos::parallel_for(
+      "test::per_step", Kokkos::RangePolicy<>(0, n), KOKKOS_LAMBDA(int r) {
+        Scalar* scr = per_step_scratch.data() + std::size_t(r) * ss;
+        map.jacobian(prev + std::size_t(r) * D, u + std::size_t(r) * Din, &f(r, 0),
+                     jac.data() + std::size_t(r) * D * D, scr);
+        map.jacobian_diagonal(prev + std::size_t(r) * D, u + std::size_t(r) * Din, &f(r, 0),
+                              &diag(r, 0), scr);
+      });
+  using ConstRows = kelk::BulkRows<const Scalar, memory_space>;
+  using Rows = kelk::BulkRows<Scalar, memory_space>;
+  const ConstRows prev_rows(prev, n, D), u_rows(u, n, Din);
+  const auto host = [](const auto& v) {
+    return Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+  };
+  const auto hf = host(f), hdiag = host(diag);
+  const auto hjac = host(jac);
+  for (auto what : {kelk::BulkOutput::value, kelk::BulkOutput::diagonal, kelk::BulkOutput::jacobian}) {
+    Kokkos::deep_copy(fb, Scalar(-7));
+    Scalar* out = what == kelk::BulkOutput::diagonal   ? diagb.data()
+                  : what == kelk::BulkOutput::jacobian ? jacb.data()
+                                                       : nullptr;
+    map.bulk(space(), prev_rows, u_rows, Rows(fb.data(), n, D), Rows(scratch.data(), n, scratch.extent(1)),
+             what, out);
+    Kokkos::fence();
+    const auto hfb = host(fb);
+    double err = 0;
+    for (std::size_t i = 0; i < hf.span(); ++i) err = std::max(err, double(std::abs(hfb.data()[i] - hf.data()[i])));
+    if (what == kelk::BulkOutput::diagonal) {
+      const auto h = host(diagb);
+      for (std::size_t i = 0; i < h.span(); ++i) err = std::max(err, double(std::abs(h.data()[i] - hdiag.data()[i])));
+    }
+    if (what == kelk::BulkOutput::jacobian) {
+      const auto h = host(jacb);
+      for (std::size_t i = 0; i < h.span(); ++i) err = std::max(err, double(std::abs(h.data()[i] - hjac.data()[i])));
+    }
+    INFO("BulkOutput " << int(what) << ", D = " << D << ", Din = " << Din);
+    CHECK(err <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("bulk evaluation (matrix-matrix) equals the per-step functions", "[maps][bulk]") {
+  for (int D : {1, 5, 33}) {
+    for (int Din : {0, 3}) {
+      check_bulk(kelk::make_random_gru<double>(D, Din, 0.9, 3), 257, 1e-13, 5);
+      check_bulk(kelk::make_random_elman<double>(D, Din, 0.9, 3), 257, 1e-13, 6);
+    }
+  }
+  check_bulk(kelk::make_random_gru<float>(16, 4, 0.9, 3), 100, 2e-5, 7);
+}

@@ -75,7 +75,9 @@ TEST_CASE("the sequential method is the plain loop", "[solve]") {
   kelk::SequenceView<double> out("out", B, T, 7);
   const auto r = kelk::solve(gru, p.s0, p.inputs, out, seq);
   CHECK(r.converged);
-  CHECK(r.final_residual == 0.0);
+  // the residual evaluates f by the GRU's bulk (matrix-matrix) path, whose summation order
+  // differs from step()'s: zero up to round-off
+  CHECK(r.final_residual <= 1e-14);
   CHECK(max_abs_diff(out, kelk_test::plain_loop(gru, p.s0, p.inputs)) <= 1e-13);
 }
 

@@ -4,10 +4,13 @@
 
 #include <kelk/impl/kelk_compat.hpp>
 #include <kelk/impl/kelk_dense.hpp>
+#include <kelk/kelk_step_map.hpp>
 
+#include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -20,6 +23,22 @@ template <class T, class MemorySpace>
 using WeightMatrix = Kokkos::View<T**, Kokkos::LayoutRight, MemorySpace>;
 template <class T, class MemorySpace>
 using WeightVector = Kokkos::View<T*, Kokkos::LayoutRight, MemorySpace>;
+
+/// C = A W^T + beta C for rows A (n x k) and a weight matrix W (m x k): the projection of
+/// every row at once. Nothing to add when k = 0 (then C = beta C).
+template <class ExecutionSpace, class A, class W, class C>
+void project_rows(const ExecutionSpace& space, const A& a, const W& w,
+                  typename C::non_const_value_type beta, const C& c) {
+  using Scalar = typename C::non_const_value_type;
+  if (a.extent(1) == 0) {
+    if (beta == Scalar(0)) Kokkos::deep_copy(space, c, Scalar(0));
+    return;
+  }
+  space.fence();  // KokkosBlas::gemm runs on the Views' default instance
+  Kokkos::Profiling::pushRegion("kelk::bulk_gemm");
+  KokkosBlas::gemm("N", "T", Scalar(1), a, w, beta, c);
+  Kokkos::Profiling::popRegion();
+}
 
 /// The GRU cell's Jacobian by the product rule, row i:
 ///   dh'_i/dh_j = z_i delta_ij + c_n W_hn(i, j) + c_r W_hr(i, j) + c_z W_hz(i, j),
@@ -77,6 +96,36 @@ struct Elman {
     const int D = static_cast<int>(W.extent(0));
     step(s, u, f, scratch);
     for (int i = 0; i < D; ++i) diag[i] = (Scalar(1) - f[i] * f[i]) * W(i, i);
+  }
+
+  /// Bulk evaluation: f = tanh(prev W^T + u U^T + c) by two gemms over the rows, then the
+  /// derivative terms row by row.
+  int bulk_scratch_size() const { return 0; }
+  template <class ExecutionSpace>
+  void bulk(const ExecutionSpace& space, const BulkRows<const Scalar, MemorySpace>& prev,
+            const BulkRows<const Scalar, MemorySpace>& u, const BulkRows<Scalar, MemorySpace>& f,
+            const BulkRows<Scalar, MemorySpace>&, BulkOutput what, Scalar* out) const {
+    const std::int64_t n = std::int64_t(f.extent(0));
+    const int D = state_dim();
+    impl::project_rows(space, prev, W, Scalar(0), f);
+    impl::project_rows(space, u, U, Scalar(1), f);
+    const Elman self = *this;
+    Kokkos::parallel_for(
+        "kelk::Elman::bulk",
+        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
+        KOKKOS_LAMBDA(std::int64_t r) {
+          for (int i = 0; i < D; ++i) {
+            const Scalar h = impl::tanh(f(r, i) + self.c(i));
+            f(r, i) = h;
+            const Scalar g = Scalar(1) - h * h;
+            if (what == BulkOutput::diagonal) {
+              out[r * D + i] = g * self.W(i, i);
+            } else if (what == BulkOutput::jacobian) {
+              Scalar* row = out + (r * D + i) * D;
+              for (int j = 0; j < D; ++j) row[j] = g * self.W(i, j);
+            }
+          }
+        });
   }
 
  private:
@@ -138,6 +187,50 @@ struct Gru {
       diag[i] =
           impl::GruJacobianRow<Scalar>(r[i], z[i], g[i], n[i], h[i]).entry(W_hn, W_hr, W_hz, i, i) +
           z[i];
+  }
+
+  /// Bulk evaluation: the gates' pre-activations of all rows by six gemms (three recurrent,
+  /// three input projections) into four n x D blocks of scratch, then the gates, f and the
+  /// derivative terms row by row.
+  int bulk_scratch_size() const { return 4 * state_dim(); }
+  template <class ExecutionSpace>
+  void bulk(const ExecutionSpace& space, const BulkRows<const Scalar, MemorySpace>& prev,
+            const BulkRows<const Scalar, MemorySpace>& u, const BulkRows<Scalar, MemorySpace>& f,
+            const BulkRows<Scalar, MemorySpace>& scratch, BulkOutput what, Scalar* out) const {
+    using Rows = BulkRows<Scalar, MemorySpace>;
+    const std::int64_t n = std::int64_t(f.extent(0)), D = state_dim();
+    // blocks: r and z pre-activations, W_in u, and g = W_hn h (biases added below)
+    const Rows pre_r(scratch.data(), n, D), pre_z(scratch.data() + n * D, n, D),
+        in_n(scratch.data() + 2 * n * D, n, D), g_n(scratch.data() + 3 * n * D, n, D);
+    impl::project_rows(space, prev, W_hr, Scalar(0), pre_r);
+    impl::project_rows(space, u, W_ir, Scalar(1), pre_r);
+    impl::project_rows(space, prev, W_hz, Scalar(0), pre_z);
+    impl::project_rows(space, u, W_iz, Scalar(1), pre_z);
+    impl::project_rows(space, prev, W_hn, Scalar(0), g_n);
+    impl::project_rows(space, u, W_in, Scalar(0), in_n);
+    const Gru self = *this;
+    Kokkos::parallel_for(
+        "kelk::Gru::bulk",
+        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
+        KOKKOS_LAMBDA(std::int64_t row) {
+          for (int i = 0; i < D; ++i) {
+            const Scalar r = impl::sigmoid(pre_r(row, i) + self.b_ir(i));
+            const Scalar z = impl::sigmoid(pre_z(row, i) + self.b_iz(i));
+            const Scalar g = g_n(row, i) + self.b_hn(i);
+            const Scalar nv = impl::tanh(in_n(row, i) + self.b_in(i) + r * g);
+            const Scalar h = prev(row, i);
+            f(row, i) = (Scalar(1) - z) * nv + z * h;
+            if (what == BulkOutput::value) continue;
+            const impl::GruJacobianRow<Scalar> c(r, z, g, nv, h);
+            if (what == BulkOutput::diagonal) {
+              out[row * D + i] = c.entry(self.W_hn, self.W_hr, self.W_hz, i, i) + z;
+            } else {
+              Scalar* jrow = out + (row * D + i) * D;
+              for (int j = 0; j < D; ++j) jrow[j] = c.entry(self.W_hn, self.W_hr, self.W_hz, i, j);
+              jrow[i] += z;
+            }
+          }
+        });
   }
 
  private:

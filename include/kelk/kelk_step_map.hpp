@@ -42,6 +42,36 @@ namespace kelk {
 /// The functions run inside kernels on any backend: no exceptions, no allocation, no host-only
 /// calls. Kokkos Kernels' batched serial routines (SerialGemv, ...) on unmanaged Views built
 /// over the pointers are the intended way to do dense algebra inside them.
+///
+/// Optionally, a map can evaluate many steps at once with matrix-matrix products (the
+/// iterations then linearise all steps through it; the sequential loop keeps using `step`):
+///
+/// \code
+///   int bulk_scratch_size() const;  // scalars of scratch per row (host)
+///
+///   // Host-called; enqueues its work on `space`. Row r is one step: previous state prev(r, :),
+///   // input u(r, :), f(r, :) = f(prev(r, :), u(r, :)). `what` says what else to write into
+///   // `out` (nullptr for BulkOutput::value): the diagonals, n x D row-major, or the
+///   // Jacobians, n x D x D row-major. scratch is n x bulk_scratch_size().
+///   template <class ExecutionSpace>
+///   void bulk(const ExecutionSpace& space, const BulkRows<const value_type, MemorySpace>& prev,
+///             const BulkRows<const value_type, MemorySpace>& u,
+///             const BulkRows<value_type, MemorySpace>& f,
+///             const BulkRows<value_type, MemorySpace>& scratch, BulkOutput what,
+///             value_type* out) const;
+/// \endcode
+///
+/// It must agree with `step`, `jacobian` and `jacobian_diagonal` to round-off (summation order
+/// may differ). The built-in Elman and GRU maps implement it with KokkosBlas::gemm, which runs
+/// the host BLAS when Kokkos Kernels was built with it.
+
+/// What a bulk evaluation writes besides f.
+enum class BulkOutput { value, diagonal, jacobian };
+
+/// Rows of a bulk evaluation: n x width, row-major, unmanaged.
+template <class Scalar, class MemorySpace>
+using BulkRows = Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace,
+                              Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
 namespace impl {
 
@@ -91,8 +121,30 @@ struct has_jacobian_diagonal<
            std::declval<typename M::value_type*>(), std::declval<typename M::value_type*>()))>>
     : std::true_type {};
 
+template <class M, class ExecutionSpace, class = void>
+struct has_bulk : std::false_type {};
+template <class M, class ExecutionSpace>
+struct has_bulk<
+    M, ExecutionSpace,
+    std::void_t<decltype(std::declval<const M&>().bulk_scratch_size()),
+                decltype(std::declval<const M&>().bulk(
+                    std::declval<const ExecutionSpace&>(),
+                    std::declval<const BulkRows<const typename M::value_type,
+                                                typename ExecutionSpace::memory_space>&>(),
+                    std::declval<const BulkRows<const typename M::value_type,
+                                                typename ExecutionSpace::memory_space>&>(),
+                    std::declval<const BulkRows<typename M::value_type,
+                                                typename ExecutionSpace::memory_space>&>(),
+                    std::declval<const BulkRows<typename M::value_type,
+                                                typename ExecutionSpace::memory_space>&>(),
+                    BulkOutput::value, std::declval<typename M::value_type*>()))>>
+    : std::true_type {};
+
 }  // namespace impl
 
+/// True when M evaluates many steps at once on ExecutionSpace (the optional `bulk`).
+template <class M, class ExecutionSpace>
+inline constexpr bool provides_bulk_v = impl::has_bulk<M, ExecutionSpace>::value;
 /// True when M provides a dense Jacobian (needed by deer and elk).
 template <class M>
 inline constexpr bool provides_jacobian_v = impl::has_jacobian<M>::value;

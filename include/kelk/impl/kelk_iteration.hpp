@@ -64,6 +64,7 @@ class MethodWorkspace {
   using Matrices = Kokkos::View<Scalar****, Kokkos::LayoutRight, memory_space>;
 
   Sequence next;
+  const BulkWorkspace<ExecutionSpace, StepMap>& bulk() const { return bulk_; }
 
   template <class Topology>
   MethodWorkspace(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
@@ -76,6 +77,7 @@ class MethodWorkspace {
     // b_t of the linearisation; the next iterate too unless a smoother needs b_t afterwards
     b_ = Sequence(alloc("kelk::solve::offsets"), B, T, D);
     next = smoother_ ? Sequence(alloc("kelk::solve::means"), B, T, D) : b_;
+    bulk_ = make_bulk_workspace(space, p.map, p.steps());
     if (method_ == Method::jacobi) return;
     const int conc = space.concurrency();
     const auto chunks = [&](double summary_cost) {
@@ -134,16 +136,16 @@ class MethodWorkspace {
     Scalar residual = 0;
     switch (method_) {
       case Method::jacobi:
-        residual = linearize_jacobi(space_, p, b_);
+        residual = linearize_jacobi(space_, p, bulk_, b_);
         break;
       case Method::deer:
       case Method::elk:
-        if constexpr (provides_jacobian_v<StepMap>) residual = linearize_dense(space_, p, A_, b_);
+        if constexpr (provides_jacobian_v<StepMap>) residual = linearize_dense(space_, p, bulk_, A_, b_);
         break;
       case Method::quasi_deer:
       case Method::quasi_elk:
         if constexpr (provides_jacobian_diagonal_v<StepMap>)
-          residual = linearize_diagonal(space_, p, a_, b_);
+          residual = linearize_diagonal(space_, p, bulk_, a_, b_);
         break;
       default:
         break;
@@ -172,6 +174,7 @@ class MethodWorkspace {
   ExecutionSpace space_;
   Method method_;
   bool smoother_ = false;
+  BulkWorkspace<ExecutionSpace, StepMap> bulk_;
   Sequence b_, a_;
   Matrices A_;
   Kokkos::View<Scalar***, Kokkos::LayoutRight, memory_space> A_next_;
@@ -231,7 +234,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
       options.non_finite, Scalar(options.clip_value), Scalar(options.rtol), false};
   const auto global_residual = [&] {
     topology.exchange_boundary(space, p);
-    double r = residual(space, p);
+    double r = residual(space, p, method.bulk(), method.next);
     topology.max(&r, 1);
     return r;
   };
@@ -307,7 +310,14 @@ SolveResult solve_with(const ExecutionSpace& space, Problem<ExecutionSpace, Step
   result.converged = true;
   result.reason = StopReason::converged;
   topology.exchange_boundary(space, p);
-  result.final_residual = residual(space, p);
+  BulkWorkspace<ExecutionSpace, StepMap> bulk;
+  SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space> f;
+  if constexpr (provides_bulk_v<StepMap, ExecutionSpace>) {
+    bulk = make_bulk_workspace(space, p.map, p.steps());
+    f = decltype(f)(Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::solve::f"),
+                    p.B, p.T, p.D);
+  }
+  result.final_residual = residual(space, p, bulk, f);
   topology.max(&result.final_residual, 1);
   return result;
 }

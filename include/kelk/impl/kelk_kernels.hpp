@@ -3,6 +3,7 @@
 // with the non-finite safeguard and the convergence measures (section 7).
 #pragma once
 
+#include <kelk/impl/kelk_bulk.hpp>
 #include <kelk/impl/kelk_compat.hpp>
 #include <kelk/impl/kelk_dense.hpp>
 #include <kelk/impl/kelk_tiled.hpp>
@@ -84,35 +85,62 @@ KOKKOS_INLINE_FUNCTION typename P::value_type step_residual(const P& p, int b, i
   return r;
 }
 
-/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate.
+/// The staging buffers of the map's bulk evaluation; empty for maps without one.
 template <class ExecutionSpace, class StepMap>
-typename StepMap::value_type residual(const ExecutionSpace& space,
-                                      const Problem<ExecutionSpace, StepMap>& p) {
+BulkWorkspace<ExecutionSpace, StepMap> make_bulk_workspace(const ExecutionSpace& space,
+                                                           const StepMap& map,
+                                                           std::int64_t steps) {
+  if constexpr (provides_bulk_v<StepMap, ExecutionSpace>)
+    return BulkWorkspace<ExecutionSpace, StepMap>(space, map, steps);
+  else
+    return {};
+}
+
+/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate. A map with a bulk evaluation
+/// writes f into `f` (B, T, D) first; otherwise `f` is not touched and may be empty.
+template <class ExecutionSpace, class StepMap>
+typename StepMap::value_type residual(
+    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& f) {
   using Scalar = typename StepMap::value_type;
-  // f needs D scalars of its own besides the map's scratch.
-  const int map_scratch = p.map.scratch_size();
+  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  if constexpr (by_tiles) bulk_evaluate(space, p, bulk, BulkOutput::value, f.data(), nullptr);
+  // per step, f needs D scalars of its own besides the map's scratch
+  const int map_scratch = by_tiles ? 0 : p.map.scratch_size();
   return tiled_max<Scalar>(
-      "kelk::solve::residual", space, p.steps(), map_scratch + p.D,
+      "kelk::solve::residual", space, p.steps(), by_tiles ? 0 : map_scratch + p.D,
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
         const int b = int(i / p.T), t = int(i % p.T);
-        Scalar* f = scratch + map_scratch;
-        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
-        return step_residual(p, b, t, f);
+        if constexpr (by_tiles) {
+          return step_residual(p, b, t, &f(b, t, 0));
+        } else {
+          Scalar* fs = scratch + map_scratch;
+          p.map.step(previous_state(p, b, t), input_at(p, b, t), fs, scratch);
+          return step_residual(p, b, t, fs);
+        }
       });
 }
+
+// The linearisations below fill f (and A or a) either step by step inside the kernel, or, for a
+// map with a bulk evaluation, tile by tile before it; the kernel then finishes each step.
 
 /// Jacobi: next_t = f(s_{t-1}, u_t). Returns the residual of the current iterate.
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_jacobi(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& next) {
   using Scalar = typename StepMap::value_type;
+  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  if constexpr (by_tiles) bulk_evaluate(space, p, bulk, BulkOutput::value, next.data(), nullptr);
   return tiled_max<Scalar>(
-      "kelk::solve::linearize_jacobi", space, p.steps(), p.map.scratch_size(),
+      "kelk::solve::linearize_jacobi", space, p.steps(), by_tiles ? 0 : p.map.scratch_size(),
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
         const int b = int(i / p.T), t = int(i % p.T);
         Scalar* f = &next(b, t, 0);
-        p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+        if constexpr (!by_tiles)
+          p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
         return step_residual(p, b, t, f);
       });
 }
@@ -122,18 +150,22 @@ typename StepMap::value_type linearize_jacobi(
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_dense(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const Kokkos::View<typename StepMap::value_type****, Kokkos::LayoutRight,
                        typename ExecutionSpace::memory_space>& A,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
   using Scalar = typename StepMap::value_type;
+  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  if constexpr (by_tiles)
+    bulk_evaluate(space, p, bulk, BulkOutput::jacobian, bvec.data(), A.data());
   return tiled_max<Scalar>(
-      "kelk::solve::linearize_dense", space, p.steps(), p.map.scratch_size(),
+      "kelk::solve::linearize_dense", space, p.steps(), by_tiles ? 0 : p.map.scratch_size(),
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
         const int b = int(i / p.T), t = int(i % p.T), D = p.D;
         const Scalar* prev = previous_state(p, b, t);
         Scalar* f = &bvec(b, t, 0);
         Scalar* At = &A(b, t, 0, 0);
-        p.map.jacobian(prev, input_at(p, b, t), f, At, scratch);
+        if constexpr (!by_tiles) p.map.jacobian(prev, input_at(p, b, t), f, At, scratch);
         const Scalar r = step_residual(p, b, t, f);
         if (t == 0 && p.starts_sequence)
           for (int k = 0; k < D * D; ++k) At[k] = Scalar(0);
@@ -148,17 +180,21 @@ typename StepMap::value_type linearize_dense(
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_diagonal(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& a,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
   using Scalar = typename StepMap::value_type;
+  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  if constexpr (by_tiles)
+    bulk_evaluate(space, p, bulk, BulkOutput::diagonal, bvec.data(), a.data());
   return tiled_max<Scalar>(
-      "kelk::solve::linearize_diagonal", space, p.steps(), p.map.scratch_size(),
+      "kelk::solve::linearize_diagonal", space, p.steps(), by_tiles ? 0 : p.map.scratch_size(),
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
         const int b = int(i / p.T), t = int(i % p.T), D = p.D;
         const Scalar* prev = previous_state(p, b, t);
         Scalar* f = &bvec(b, t, 0);
         Scalar* at = &a(b, t, 0);
-        p.map.jacobian_diagonal(prev, input_at(p, b, t), f, at, scratch);
+        if constexpr (!by_tiles) p.map.jacobian_diagonal(prev, input_at(p, b, t), f, at, scratch);
         const Scalar r = step_residual(p, b, t, f);
         for (int d = 0; d < D; ++d) {
           if (t == 0 && p.starts_sequence)
