@@ -24,7 +24,8 @@ log() { printf '[kelk setup] %s\n' "$*"; }
 packages=(
   build-essential cmake ninja-build pkg-config
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libblas-dev liblapack-dev
-  catch2 libcli11-dev libtoml11-dev
+  libopenblas-openmp-dev
+  catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   python3-numpy python3-h5py python3-matplotlib
 )
