@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The benchmark series behind docs/PERFORMANCE.md, on one machine: kelk-bench over threads
+# and ranks, then the merged table, the performance model and the plots.
+#
+#   scripts/bench.sh                 # all series below (about 25 minutes on 2 cores)
+#   scripts/bench.sh default         # only the default sweep (a few minutes)
+#   scripts/bench.sh report          # only re-make table, model and plots from the CSVs
+#
+# Environment: KELK_BUILD_DIR (default build), KELK_BENCH_OUT (default bench-results/local),
+# KELK_MAX_RANKS (default 4; ranks beyond the cores are oversubscribed and show the cost of
+# the cross-rank scan), KELK_REPEATS (default 3).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${KELK_BUILD_DIR:-$repo/build}
+out=${KELK_BENCH_OUT:-$repo/bench-results/local}
+max_ranks=${KELK_MAX_RANKS:-4}
+repeats=${KELK_REPEATS:-3}
+bench=$build/apps/kelk-bench
+py=/usr/bin/python3
+what=${1:-all}
+mkdir -p "$out"
+export OMP_PROC_BIND=spread OMP_PLACES=threads
+# oversubscription and root runs are fine for a benchmark on one machine
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cores=$(nproc)
+
+run() {  # run RANKS THREADS FILE ARGS...: one kelk-bench job, appending to FILE
+  local ranks=$1 threads=$2 file=$3
+  shift 3
+  echo "== $ranks rank(s) x $threads thread(s): $*"
+  mpirun -np "$ranks" --bind-to none "$bench" --repeats "$repeats" --out "$out/$file" "$@" \
+    --kokkos-threads="$threads"
+}
+
+if [ "$what" = all ] || [ "$what" = default ]; then
+  rm -f "$out"/default_*.csv "$out"/history.csv
+  run 1 "$cores" "default_r1_t${cores}.csv" --sweep default --history "$out/history.csv"
+fi
+if [ "$what" = all ] || [ "$what" = targets ]; then
+  rm -f "$out"/targets_*.csv
+  run 1 1 targets_r1_t1.csv --sweep targets --repeats 2
+  run 1 "$cores" "targets_r1_t${cores}.csv" --sweep targets --repeats 2
+  run "$cores" 1 "targets_r${cores}_t1.csv" --sweep targets --repeats 2
+fi
+if [ "$what" = all ] || [ "$what" = scaling ]; then
+  rm -f "$out"/strong_*.csv "$out"/weak_*.csv
+  for ((r = 1; r <= max_ranks; r *= 2)); do
+    run "$r" 1 "strong_r${r}_t1.csv" --methods quasi_deer,deer --T 200000 --D 32
+    run "$r" 1 "weak_r${r}_t1.csv" --methods quasi_deer,deer --T $((100000 * r)) --D 32
+  done
+fi
+# the report: merged table, model, plots
+"$py" "$repo/scripts/collect_bench.py" -o "$out/all.csv" --markdown "$out/table.md" "$out"
+"$py" "$repo/scripts/perf_model.py" "$out/all.csv" --markdown "$out/model.md" --json "$out/model.json" \
+  --predict-ranks 1,2,4,...,4096
+"$py" "$repo/scripts/plot_bench.py" --results "$out/all.csv" --history "$out/history.csv" \
+  --outdir "$repo/docs/figures"
