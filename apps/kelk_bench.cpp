@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -262,7 +263,7 @@ Work work_of(const std::string& label, const Case& c, int local_T, int chunks, i
   const double steps = double(c.B) * local_T, D = c.D, Din = c.Din, s = sizeof_scalar;
   const bool dense = c.method == "deer" || c.method == "elk";
   const double gates = c.map == "gru" ? 3 : 1;
-  if (label == "kelk::bulk_gemm") return {2 * steps * gates * D * (D + Din), s * steps * (gates + 1) * D * 2};
+  if (label.rfind("KokkosBlas::gemm", 0) == 0) return {2 * steps * gates * D * (D + Din), s * steps * (gates + 1) * D * 2};
   if (label == "kelk::Gru::bulk" || label == "kelk::Elman::bulk")
     return {0, s * steps * ((gates + 2) * D + (dense ? D * D : D))};
   if (label == "kelk::ChunkedScan::sweep" && c.method == "deer")
@@ -271,8 +272,6 @@ Work work_of(const std::string& label, const Case& c, int local_T, int chunks, i
     const double composed = steps * (chunks - 1.0) / std::max(chunks, 1);
     return {2 * composed * D * D * D + 2 * (steps - composed) * D * D, s * steps * (D * D + D)};
   }
-  if (label == "kelk::ChunkedScan::block_summary" && c.method == "deer")
-    return {2 * steps * D * D * D, s * steps * (D * D + D)};
   if (label.rfind("kelk::ChunkedScan::", 0) == 0 && !dense) return {2 * steps * D, s * steps * 3 * D};
   if (label == "kelk::solve::update") return {0, s * steps * 3 * D};
   if (label == "kelk::solve::linearize_dense") return {2 * steps * D * D, s * steps * D * D};
@@ -346,6 +345,46 @@ void print_row(const Json& r) {
               r["kernel"].get<std::string>().c_str(),
               r["kernel_rate"].get<std::string>().c_str());
   std::fflush(stdout);
+}
+
+/// Seconds per iteration of a solve's cross-rank communication alone, on the solver's rank
+/// layout without any kernel: the halo exchange with the time neighbours, the exclusive scan of
+/// the block summaries (n_summary scalars per sequence; a copying combine), and the three
+/// reductions of the convergence test. Median of 50 after 5 warm-ups, max over ranks.
+template <class Scalar>
+double measure_cross_rank(const kelk::Partition& part, int D, int n_summary) {
+  MPI_Comm time_comm;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_split(MPI_COMM_WORLD, part.batch_rank, part.time_rank, &time_comm);
+  const int B = part.local_batch();
+  const MPI_Datatype type = kelk::impl::mpi_type<Scalar>();
+  std::vector<Scalar> halo_out(std::size_t(B) * D, Scalar(1)), halo_in(halo_out.size());
+  std::vector<Scalar> in(std::size_t(B) * std::max(n_summary, 1), Scalar(1)), out(in.size());
+  const std::function<void(const void*, const void*, void*)> combine =
+      [n_summary](const void*, const void* later, void* result) {
+        std::memcpy(result, later, sizeof(Scalar) * n_summary);
+      };
+  const int prev = part.time_rank > 0 ? part.time_rank - 1 : MPI_PROC_NULL;
+  const int next = part.time_rank + 1 < part.time_ranks ? part.time_rank + 1 : MPI_PROC_NULL;
+  std::vector<double> times;
+  for (int i = 0; i < 55; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double start = MPI_Wtime();
+    MPI_Sendrecv(halo_out.data(), int(halo_out.size()), type, next, 0, halo_in.data(),
+                 int(halo_in.size()), type, prev, 0, time_comm, MPI_STATUS_IGNORE);
+    if (n_summary > 0)
+      kelk::impl::exscan_summaries(time_comm, type, B, n_summary, in.data(), out.data(), combine);
+    double measures[2] = {1, 2};
+    std::int64_t counts[2] = {0, 0};
+    double residual = 0;
+    MPI_Allreduce(MPI_IN_PLACE, measures, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &residual, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (i >= 5) times.push_back(max_over_ranks(MPI_Wtime() - start));
+  }
+  MPI_Comm_free(&time_comm);
+  return stats_of(times).median;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,11 +489,11 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
               {"peak_rss_mb", kelk::bench::peak_rss_mib()},
               {"views_peak_mb", profiler.peak_bytes() / 1048576.0},
               {"solver_peak_mb", 0.0},
-              {"t_linearize", 0.0}, {"t_scan", 0.0}, {"t_update", 0.0}, {"t_comm", 0.0},
+              {"t_linearize", 0.0}, {"t_scan", 0.0}, {"t_update", 0.0}, {"t_comm", 0.0}, {"t_cross_measured", Json()},
               {"kernel", flops > 0 ? "baseline" : "kelk::solve::sequential"},
               {"kernel_gflops", flops > 0 ? flops / st.median / 1e9 : 0.0}, {"kernel_gbs", 0.0},
               {"kernel_rate", flops > 0 ? std::to_string(flops / st.median / 1e9) + " GFLOP/s" : ""},
-              {"compose_gflops", Json()}};
+              {"compose_gflops", Json()}, {"kernel_times", ""}};
     }
     // ranks after rank 0 wait here while it runs the baseline
     MPI_Barrier(MPI_COMM_WORLD);
@@ -509,30 +548,36 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
     // phases and the dominant kernel, per iteration, max over ranks
     std::map<std::string, double> phase;
     std::string kernel;
-    double kernel_s = 0;
+    std::ostringstream kernel_times;  // "label=seconds per iteration;..."
+    double kernel_s = 0, in_kernels = 0;
     for (const auto& [label, s] : profiler.seconds()) {
       phase[phase_of(label)] += s * per_run;
+      in_kernels += s * per_run;
+      kernel_times << (kernel_times.tellp() > 0 ? ";" : "") << label << "=" << s * per_run;
       if (s > kernel_s) kernel_s = s, kernel = label;
     }
     const int chunks = c.chunks > 0 ? c.chunks : 1;
     const Work work = work_of(kernel, c, lT, chunks, int(sizeof(Scalar)));
-    // the rate of DEER's D x D compositions (chunk and block summaries), when there are any
+    // the rate of DEER's D x D compositions: the chunk summaries of a one-rank run with forced
+    // chunks (with several ranks, rank 0's first block has none to compose)
     double compose_gflops = 0;
-    for (const char* label : {"kelk::ChunkedScan::summarize", "kelk::ChunkedScan::block_summary"}) {
-      const auto it = profiler.seconds().find(label);
-      if (c.method == "deer" && it != profiler.seconds().end() && it->second > 0 &&
-          (chunks > 1 || std::string(label).find("block") != std::string::npos))
-        compose_gflops = std::max(compose_gflops, work_of(label, c, lT, chunks, int(sizeof(Scalar))).flops /
-                                                      (it->second * per_run) / 1e9);
-    }
+    const auto summarize = profiler.seconds().find("kelk::ChunkedScan::summarize");
+    if (c.method == "deer" && chunks > 1 && ranks == 1 && summarize != profiler.seconds().end() &&
+        summarize->second > 0)
+      compose_gflops = work_of(summarize->first, c, lT, chunks, int(sizeof(Scalar))).flops /
+                       (summarize->second * per_run) / 1e9;
     double rates[2] = {kernel_s > 0 ? work.flops / (kernel_s * per_run) / 1e9 : 0.0,
                        kernel_s > 0 ? work.bytes / (kernel_s * per_run) / 1e9 : 0.0};
+    // the time outside kernels is MPI (and waiting for other ranks): the least over ranks
     double measured[7] = {phase["linearize"], phase["scan"], phase["update"],
                           kelk::bench::peak_rss_mib(), profiler.peak_bytes() / 1048576.0,
-                          (profiler.peak_bytes() - held_before) / 1048576.0, 0.0};
+                          (profiler.peak_bytes() - held_before) / 1048576.0, -in_kernels};
     MPI_Allreduce(MPI_IN_PLACE, measured, 7, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     const double t_iter = st.median / iters;
-    const double comm = ranks > 1 ? std::max(0.0, t_iter - measured[0] - measured[1] - measured[2]) : 0.0;
+    const double comm = ranks > 1 ? std::max(0.0, t_iter + measured[6]) : 0.0;
+    const bool dense = c.method == "deer" || c.method == "elk";
+    const int n_summary = c.method == "jacobi" ? 0 : dense ? D * D + D : 2 * D;
+    const double cross = part.time_ranks > 1 ? measure_cross_rank<Scalar>(part, D, n_summary) : 0.0;
 
     // max |s - s_baseline| on rank 0, from every rank's block
     double err = 0;
@@ -576,9 +621,11 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
                   {"peak_rss_mb", measured[3]}, {"views_peak_mb", measured[4]},
                   {"solver_peak_mb", measured[5]}, {"t_linearize", measured[0]},
                   {"t_scan", measured[1]}, {"t_update", measured[2]}, {"t_comm", comm},
+                  {"t_cross_measured", part.time_ranks > 1 ? Json(cross) : Json()},
                   {"kernel", kernel}, {"kernel_gflops", rates[0]}, {"kernel_gbs", rates[1]},
                   {"kernel_rate", rate.str()},
-                  {"compose_gflops", compose_gflops > 0 ? Json(compose_gflops) : Json()}};
+                  {"compose_gflops", compose_gflops > 0 ? Json(compose_gflops) : Json()},
+                  {"kernel_times", kernel_times.str()}};
       out.add(row);
       print_row(row);
       if (history)

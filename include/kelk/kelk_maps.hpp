@@ -35,9 +35,7 @@ void project_rows(const ExecutionSpace& space, const A& a, const W& w,
     return;
   }
   space.fence();  // KokkosBlas::gemm runs on the Views' default instance
-  Kokkos::Profiling::pushRegion("kelk::bulk_gemm");
   KokkosBlas::gemm("N", "T", Scalar(1), a, w, beta, c);
-  Kokkos::Profiling::popRegion();
 }
 
 /// The GRU cell's Jacobian by the product rule, row i:
