@@ -2,8 +2,10 @@
 # The benchmark series behind docs/PERFORMANCE.md, on one machine: kelk-bench over threads
 # and ranks, then the merged table, the performance model and the plots.
 #
-#   scripts/bench.sh                 # all series below (about 25 minutes on 2 cores)
+#   scripts/bench.sh                 # all series below (about 30 minutes on 2 cores)
 #   scripts/bench.sh default         # only the default sweep (a few minutes)
+#   scripts/bench.sh targets         # only the targets (GRU D=64 T=1e6) at 1/2 threads, 2 ranks
+#   scripts/bench.sh scaling         # only the strong/weak series (1..KELK_MAX_RANKS ranks)
 #   scripts/bench.sh report          # only re-make table, model and plots from the CSVs
 #
 # Environment: KELK_BUILD_DIR (default build), KELK_BENCH_OUT (default bench-results/local),
@@ -19,7 +21,7 @@ bench=$build/apps/kelk-bench
 py=/usr/bin/python3
 what=${1:-all}
 mkdir -p "$out"
-export OMP_PROC_BIND=spread OMP_PLACES=threads
+export OMP_PLACES=threads
 # oversubscription and root runs are fine for a benchmark on one machine
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cores=$(nproc)
@@ -28,8 +30,12 @@ run() {  # run RANKS THREADS FILE ARGS...: one kelk-bench job, appending to FILE
   local ranks=$1 threads=$2 file=$3
   shift 3
   echo "== $ranks rank(s) x $threads thread(s): $*"
-  mpirun -np "$ranks" --bind-to none "$bench" --repeats "$repeats" --out "$out/$file" "$@" \
-    --kokkos-threads="$threads"
+  # Pinning: each rank gets its own cores (OpenMP then spreads its threads inside them); with
+  # more ranks x threads than cores nothing is pinned, or every rank would pin to core 0.
+  local pin=(--bind-to core --map-by "slot:PE=$threads") bind=spread
+  if ((ranks * threads > cores)); then pin=(--bind-to none); bind=false; fi
+  OMP_PROC_BIND=$bind mpirun -np "$ranks" "${pin[@]}" "$bench" --repeats "${reps:-$repeats}" \
+    --out "$out/$file" "$@" --kokkos-threads="$threads"
 }
 
 if [ "$what" = all ] || [ "$what" = default ]; then
@@ -38,9 +44,10 @@ if [ "$what" = all ] || [ "$what" = default ]; then
 fi
 if [ "$what" = all ] || [ "$what" = targets ]; then
   rm -f "$out"/targets_*.csv
-  run 1 1 targets_r1_t1.csv --sweep targets --repeats 2
-  run 1 "$cores" "targets_r1_t${cores}.csv" --sweep targets --repeats 2
-  run "$cores" 1 "targets_r${cores}_t1.csv" --sweep targets --repeats 2
+  # T = 1e6: two timed runs per case
+  reps=2 run 1 1 targets_r1_t1.csv --sweep targets
+  reps=2 run 1 "$cores" "targets_r1_t${cores}.csv" --sweep targets
+  reps=2 run "$cores" 1 "targets_r${cores}_t1.csv" --sweep targets
 fi
 if [ "$what" = all ] || [ "$what" = scaling ]; then
   rm -f "$out"/strong_*.csv "$out"/weak_*.csv
@@ -50,7 +57,8 @@ if [ "$what" = all ] || [ "$what" = scaling ]; then
   done
 fi
 # the report: merged table, model, plots
-"$py" "$repo/scripts/collect_bench.py" -o "$out/all.csv" --markdown "$out/table.md" "$out"
+results=("$out"/*_r*_t*.csv)  # the kelk-bench result files (not history.csv, not all.csv)
+"$py" "$repo/scripts/collect_bench.py" -o "$out/all.csv" --markdown "$out/table.md" "${results[@]}"
 "$py" "$repo/scripts/perf_model.py" "$out/all.csv" --markdown "$out/model.md" --json "$out/model.json" \
   --predict-ranks 1,2,4,...,4096
 "$py" "$repo/scripts/plot_bench.py" --results "$out/all.csv" --history "$out/history.csv" \

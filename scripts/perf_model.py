@@ -13,10 +13,14 @@ A case is one (map, method, precision); a problem is B sequences of length T wit
 size D, solved on P ranks along time (Q ranks along the batch, Q = 1 unless kelk-bench's
 batch_ranks says otherwise) with n threads per rank. One iteration costs
 
-    t_iter(T, D, B, P, n) = (B*T / (P*Q)) * c_step(D) / e(n)  +  t_cross(P)
+    t_iter(T, D, B, P, n) = (B*T / (P*Q)) * c_step(D) / e(n) * o  +  t_cross(P)
 
     c_step(D) = a * D^p                  seconds per time step of the local kernels
+                + 2 D^3 / r_compose       for dense methods at P > 1: the block summary
+                                          (r_compose: measured D x D composition rate)
     e(n)      = n / (1 + s*(n - 1))      thread efficiency times n (Amdahl, 0 <= s <= 1)
+    o         = max(1, P*Q*n / cores)    oversubscription of the measured machine's cores
+                                         (1 for predictions: one core per thread)
     t_cross(P) = (alpha + beta*m) * ceil(log2 P)  for P > 1,  0 for P = 1
     m         = (B/Q) * summary bytes of one sequence:
                   dense methods (deer, elk)              (D*D + D) * w
@@ -33,7 +37,7 @@ sequential loop is
 
 Fitting, per case:
   * c_step from the rows with ranks == 1 and threads == 1:
-        c_step = (t_linearize + t_scan + t_update) / (B*T)   (t_iter / (B*T) without phases)
+        c_step = t_iter / (B*T)   (the whole iteration: kernels, convergence test, residual)
     fitted as a*D^p by least squares in log space when >= 2 values of D were measured;
     with one D, p = 2 (dense Jacobians and the GRU/MLP maps' matrix products are O(D^2)
     per step, for the diagonal methods too). When no row of the case ran on 1 thread, the
@@ -41,8 +45,11 @@ Fitting, per case:
     threads and the local term becomes (B*T/(P*Q)) * c_step * e(n_ref)/e(n).
   * s from the rows with ranks == 1 and other thread counts, by least squares of the log
     of the local time over s in [0, 1] (s = 0 without such rows).
-  * alpha, beta from the rows with P > 1, whose cross cost is t_comm when it is given and
-    nonzero, else t_iter - (B*T/(P*Q)) * c_step/e(n): least squares in (alpha, beta) when
+  * alpha, beta from the rows with P > 1, whose cross cost is kelk-bench's
+    t_cross_measured (one iteration's communication alone: halo exchange, exclusive scan of
+    the block summaries, the convergence test's reductions), else its t_comm (the time
+    outside kernels: MPI and waiting for the slowest rank), else
+    t_iter - (B*T/(P*Q)) * c_step/e(n): least squares in (alpha, beta) when
     >= 3 rows with >= 2 distinct m, clipped to alpha, beta >= 0 by refitting the other
     constant alone; else alpha alone (beta = 0). A case without rows at P > 1 takes the
     constants fitted on the P > 1 rows of all cases together ("pooled"), or none at all.
@@ -50,8 +57,10 @@ Fitting, per case:
     (map, precision); without baseline rows, from the baseline_s column.
 Method "sequential" (the plain loop, pipelined across time blocks) is not modelled.
 
-Break-even: the smallest P among the powers of two up to min(2^20, T) whose predicted
-speedup is >= 1. As P grows the local term vanishes while t_cross grows like log2 P, so
+Break-even: the smallest P among the powers of two up to min(2^20, B*T/MIN_STEPS_PER_RANK)
+whose predicted speedup is >= 1. Blocks shorter than MIN_STEPS_PER_RANK = 1000 steps are
+outside the measured range: the model has no fixed cost per iteration (kernel launches,
+the reductions' latency besides t_cross), which such blocks would expose. As P grows the local term vanishes while t_cross grows like log2 P, so
 the speedup has a maximum; when it stays below 1 the break-even is "never" and the
 maximum predicted speedup and the P where it occurs are reported instead.
 """
@@ -77,10 +86,11 @@ INT_COLUMNS = ("B", "T", "D", "Din", "chunks", "ranks", "time_ranks", "batch_ran
 FLOAT_COLUMNS = ("t_median", "t_min", "t_max", "t_iter", "baseline_s", "baseline_gflops",
                  "speedup", "max_err", "peak_rss_mb", "views_peak_mb", "t_linearize",
                  "t_scan", "t_update", "t_comm", "kernel_gflops", "kernel_gbs",
-                 "solver_peak_mb", "dgemm_gflops")
+                 "solver_peak_mb", "dgemm_gflops", "compose_gflops", "t_cross_measured")
 
 DEFAULT_P = 2.0         # power of D when only one D was measured
 MAX_LOG2_RANKS = 20     # break-even search over P = 1, 2, 4, ..., 2^20
+MIN_STEPS_PER_RANK = 1000  # ... and blocks of at least this many steps (the measured range)
 PREDICT_T = (10**6, 10**7)
 
 
@@ -180,6 +190,17 @@ def efficiency(n, s):
     return n / (1.0 + s * (n - 1))
 
 
+def cores_of(row):
+    """The hardware threads of the machine a row was measured on (kelk-bench's context column
+    hardware_threads), or None: measured rows whose ranks x threads exceed it were
+    oversubscribed, which the local term accounts for."""
+    value = row.get("hardware_threads")
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def measured_t_iter(row):
     """Seconds per iteration of a row (t_iter, else t_median / iterations)."""
     if row.get("t_iter"):
@@ -190,11 +211,9 @@ def measured_t_iter(row):
 
 
 def local_seconds(row):
-    """Seconds per iteration of the local kernels: the sum of the phase columns when all
-    three are given and positive, else t_iter."""
-    phases = [row.get(c) for c in ("t_linearize", "t_scan", "t_update")]
-    if all(x is not None for x in phases) and sum(phases) > 0:
-        return sum(phases)
+    """Seconds per iteration of the local work at ranks == 1: the whole iteration (t_iter),
+    so that the convergence test, the residual and other small kernels are included; the
+    phase columns only say how it splits (reported as phases/t_iter)."""
     return measured_t_iter(row)
 
 
@@ -246,6 +265,7 @@ class CaseFit:
     beta: float = 0.0      # seconds per byte per stage
     cross_fit: str = "none"  # alpha+beta | alpha | beta | pooled | none
     cross_points: int = 0
+    compose_flops_per_s: float = 0.0  # dense: rate of the D x D compositions (block summary)
     Ds: list = field(default_factory=list)
     phase_coverage: float = None  # median (phase sum / t_iter) at ranks == 1
 
@@ -256,9 +276,17 @@ class CaseFit:
     def c_step(self, D):
         return self.a * D ** self.p
 
-    def t_local(self, T, D, B, P, n, Q=1):
+    def t_local(self, T, D, B, P, n, Q=1, cores=None):
         steps = B * T / (P * Q)
-        return steps * self.c_step(D) * efficiency(self.n_ref, self.s) / efficiency(n, self.s)
+        # ranks x threads beyond the machine's cores share them (oversubscription)
+        shared = max(1.0, P * Q * n / cores) if cores else 1.0
+        per_step = self.c_step(D) * efficiency(self.n_ref, self.s) / efficiency(n, self.s)
+        if P > 1 and self.method in DENSE_METHODS and self.compose_flops_per_s:
+            # a time block of a dense method also composes its D x D elements into the
+            # block summary for the cross-rank scan: 2 D^3 flops per step at the measured
+            # composition rate (one thread's rate; the block summary is a loop per sequence)
+            per_step += 2.0 * D ** 3 / self.compose_flops_per_s
+        return steps * per_step * shared
 
     def t_cross(self, P, D, B, Q=1):
         if P <= 1:
@@ -266,8 +294,8 @@ class CaseFit:
         m = (B / Q) * summary_bytes(self.method, D, self.precision)
         return (self.alpha + self.beta * m) * stages(P)
 
-    def t_iter(self, T, D, B, P, n, Q=1):
-        return self.t_local(T, D, B, P, n, Q) + self.t_cross(P, D, B, Q)
+    def t_iter(self, T, D, B, P, n, Q=1, cores=None):
+        return self.t_local(T, D, B, P, n, Q, cores) + self.t_cross(P, D, B, Q)
 
 
 @dataclass
@@ -293,11 +321,26 @@ class Model:
     (map, precision)."""
 
     def __init__(self, rows):
+        # rows with a forced chunk count measure a kernel's rate (kelk-bench's targets sweep),
+        # not kelk's default path: they only give the dense composition rate
+        self.compose_rates = {}
+        for prec in {r["precision"] for r in rows}:
+            rates = [r["compose_gflops"] * 1e9 for r in rows
+                     if r["precision"] == prec and r.get("compose_gflops") and r["ranks"] == 1
+                     and r["threads"] == 1]
+            if not rates:
+                rates = [0.5 * r["dgemm_gflops"] * 1e9 for r in rows
+                         if r["precision"] == prec and r.get("dgemm_gflops")]
+            if rates:
+                self.compose_rates[prec] = float(np.median(rates))
+        rows = [r for r in rows if not r.get("chunks")]
         self.rows = rows
         self.cases = {}
         self.baselines = {}
         self.notes = []
         self._fit_cases()
+        for fit in self.cases.values():
+            fit.compose_flops_per_s = self.compose_rates.get(fit.precision, 0.0)
         self._fit_cross()
         self._fit_baselines()
 
@@ -342,13 +385,17 @@ class Model:
         return float(grid[int(np.argmin([error(s) for s in grid]))])
 
     def observed_cross(self, row):
-        """Observed cross-rank seconds per iteration of a P > 1 row (see module doc)."""
-        if row.get("t_comm"):
+        """Observed cross-rank seconds per iteration of a P > 1 row: what the local term does
+        not explain, or kelk-bench's t_comm when the row has it: the time outside kernels,
+        i.e. MPI (and waiting for the slowest rank)."""
+        if row.get("t_cross_measured") is not None and row["t_cross_measured"] > 0:
+            return row["t_cross_measured"]
+        if row.get("t_comm") is not None and row["t_comm"] > 0:
             return row["t_comm"]
         fit = self.cases[case_key(row)]
         return measured_t_iter(row) - fit.t_local(row["T"], row["D"], row["B"],
                                                   row["time_ranks"], row["threads"],
-                                                  row["batch_ranks"])
+                                                  row["batch_ranks"], cores_of(row))
 
     def _cross_points(self, rows):
         return [(stages(r["time_ranks"]),
@@ -399,10 +446,11 @@ class Model:
 
     # -- predictions --------------------------------------------------------------------
 
-    def predict_t_iter(self, key, T, D, B, P, n, Q=1):
-        """Predicted seconds per iteration of case `key`, or None when not fitted."""
+    def predict_t_iter(self, key, T, D, B, P, n, Q=1, cores=None):
+        """Predicted seconds per iteration of case `key`, or None when not fitted; `cores`
+        (the machine's, when ranks x threads may exceed them) adds oversubscription."""
         fit = self.cases.get(key)
-        return fit.t_iter(T, D, B, P, n, Q) if fit else None
+        return fit.t_iter(T, D, B, P, n, Q, cores) if fit else None
 
     def predict_baseline(self, map_, precision, T, D, B):
         fit = self.baselines.get((map_, precision))
@@ -415,7 +463,8 @@ class Model:
             return self.predict_baseline(row["map"], row["precision"], row["T"], row["D"],
                                          row["B"])
         return self.predict_t_iter(case_key(row), row["T"], row["D"], row["B"],
-                                   row["time_ranks"], row["threads"], row["batch_ranks"])
+                                   row["time_ranks"], row["threads"], row["batch_ranks"],
+                                   cores_of(row))
 
     def predict_speedup(self, key, T, D, B, P, n, iterations, Q=1):
         t = self.predict_t_iter(key, T, D, B, P, n, Q)
@@ -425,10 +474,11 @@ class Model:
         return base / (iterations * t)
 
     def rank_scan(self, key, T, D, B, n, iterations):
-        """(break_even_P or None, best_P, max_speedup) over P = 2^k <= min(2^20, T)."""
+        """(break_even_P or None, best_P, max_speedup) over P = 2^k <= min(2^20,
+        B*T / MIN_STEPS_PER_RANK)."""
         best_P, best, break_even = 1, -1.0, None
         P = 1
-        while P <= min(2 ** MAX_LOG2_RANKS, T):
+        while P <= max(1, min(2 ** MAX_LOG2_RANKS, B * T // MIN_STEPS_PER_RANK)):
             s = self.predict_speedup(key, T, D, B, P, n, iterations)
             if s is None:
                 return None, None, None
@@ -513,8 +563,9 @@ def constants_section(model):
                       for b in model.baselines.values()]))
     if any(f.phase_coverage is not None and f.phase_coverage < 0.9
            for f in model.cases.values()):
-        out += ["", "phases/t_iter < 1: the phase columns miss part of an iteration's work "
-                "(e.g. the convergence test); the model predicts the phases' share only."]
+        out += ["", "phases/t_iter < 1: linearise + scan + update are not the whole iteration "
+                "(the convergence test and the final residual make up the rest); c_step is "
+                "fitted to the whole t_iter."]
     return out
 
 
@@ -569,9 +620,9 @@ def break_even_text(model, key, T, D, B, n, iterations):
 def speedup_section(model, predict_ranks):
     out = ["## Predicted speedup over the sequential baseline", "",
            "At each measured problem and thread count: speedup at P = 1, the break-even P "
-           "(smallest power of two with speedup ≥ 1, P ≤ min(2^%d, T)), and the P with the "
-           "largest predicted speedup (beyond it t_cross, growing like log2 P, outweighs "
-           "the shrinking local work)." % MAX_LOG2_RANKS, ""]
+           "(smallest power of two with speedup ≥ 1, P ≤ min(2^%d, B·T/%d): blocks of at "
+           "least %d steps, the measured range), and the P with the largest predicted speedup "
+           "in that range." % (MAX_LOG2_RANKS, MIN_STEPS_PER_RANK, MIN_STEPS_PER_RANK), ""]
     lines = []
     problems = sorted({(case_key(r), r["B"], r["T"], r["D"], r["threads"], r["iterations"])
                        for r in model.rows

@@ -297,8 +297,10 @@ def sweep_rows(rows, word):
 
 
 def scaling_series(rows, fields):
-    """{problem: {method: rows}} for groups of `fields` with >= 2 rank counts."""
+    """{problem: {method: rows}} for groups of `fields` with >= 2 rank counts (rows with a
+    forced chunk count measure a kernel's rate, not a scaling series: left out)."""
     problems = defaultdict(dict)
+    rows = [r for r in rows if not r.get("chunks")]
     for key, grows in group_by(rows, *fields).items():
         if len({r["ranks"] for r in grows}) >= 2:
             problem, method = key[:-1], key[-1]
@@ -324,6 +326,8 @@ def model_line(model, mrows, P, scale):
             T = T * P / ref["ranks"]
         else:
             B = B * P / ref["ranks"]
+    # a prediction for ranks with a core each: points measured beyond this machine's cores
+    # (oversubscribed) lie above it
     return model.predict_t_iter(pm.case_key(ref), T, ref["D"], B, max(1, P // Q),
                                 ref["threads"], Q)
 
@@ -375,7 +379,7 @@ def plot_strong(rows, model, outdir, written):
         ax.grid(True, which="major", alpha=0.3)
         legend_with_styles(ax, [
             Line2D([], [], color="k", marker="o", label="measured"),
-            Line2D([], [], color="k", linestyle="--", label="model (perf_model.py)"),
+            Line2D([], [], color="k", linestyle="--", label="model, a core per rank"),
             Line2D([], [], color="k", linestyle=":", label="ideal t₁/P")])
     save(fig, "Strong scaling", used, outdir, "strong_scaling.png", written)
 
@@ -418,7 +422,7 @@ def plot_weak(rows, model, outdir, written):
         ax.grid(True, which="major", alpha=0.3)
         legend_with_styles(ax, [
             Line2D([], [], color="k", marker="o", label="measured"),
-            Line2D([], [], color="k", linestyle="--", label="model (perf_model.py)"),
+            Line2D([], [], color="k", linestyle="--", label="model, a core per rank"),
             Line2D([], [], color="k", linestyle=":", label="ideal (constant)")])
     save(fig, "Weak scaling", used, outdir, "weak_scaling.png", written)
 
@@ -462,7 +466,7 @@ def plot_threads(rows, model, outdir, written):
         ax.grid(True, which="major", alpha=0.3)
         legend_with_styles(ax, [
             Line2D([], [], color="k", marker="o", label="measured"),
-            Line2D([], [], color="k", linestyle="--", label="model (perf_model.py)"),
+            Line2D([], [], color="k", linestyle="--", label="model, a core per rank"),
             Line2D([], [], color="k", linestyle=":", label="ideal t₁/n")])
     save(fig, "Thread scaling", used, outdir, "threads.png", written)
 
