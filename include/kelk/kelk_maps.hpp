@@ -25,18 +25,29 @@ template <class T, class MemorySpace>
 using WeightVector = Kokkos::View<T*, Kokkos::LayoutRight, MemorySpace>;
 
 /// C = A W^T + beta C for rows A (n x k) and a weight matrix W (m x k): the projection of
-/// every row at once. Nothing to add when k = 0 (then C = beta C).
-template <class ExecutionSpace, class A, class W, class C>
-void project_rows(const ExecutionSpace& space, const A& a, const W& w,
-                  typename C::non_const_value_type beta, const C& c) {
+/// every row at once. Nothing to add when k = 0 (then C = beta C). Runs on the default
+/// instance, like KokkosBlas::gemm: callers fence around a batch of projections (see
+/// ProjectionBatch).
+template <class A, class W, class C>
+void project_rows(const A& a, const W& w, typename C::non_const_value_type beta, const C& c) {
   using Scalar = typename C::non_const_value_type;
   if (a.extent(1) == 0) {
-    if (beta == Scalar(0)) Kokkos::deep_copy(space, c, Scalar(0));
+    if (beta == Scalar(0)) Kokkos::deep_copy(c, Scalar(0));
     return;
   }
-  space.fence();  // KokkosBlas::gemm runs on the Views' default instance
   KokkosBlas::gemm("N", "T", Scalar(1), a, w, beta, c);
 }
+
+/// Orders a batch of project_rows calls (KokkosBlas::gemm has no execution-space argument in
+/// Kokkos Kernels 3) between the work enqueued on `space` before and after it: fences `space`
+/// on construction and the default instance on destruction.
+template <class ExecutionSpace>
+struct ProjectionBatch {
+  explicit ProjectionBatch(const ExecutionSpace& space) { space.fence(); }
+  ~ProjectionBatch() { ExecutionSpace().fence(); }
+  ProjectionBatch(const ProjectionBatch&) = delete;
+  ProjectionBatch& operator=(const ProjectionBatch&) = delete;
+};
 
 /// The GRU cell's Jacobian by the product rule, row i:
 ///   dh'_i/dh_j = z_i delta_ij + c_n W_hn(i, j) + c_r W_hr(i, j) + c_z W_hz(i, j),
@@ -105,8 +116,11 @@ struct Elman {
             const BulkRows<Scalar, MemorySpace>&, BulkOutput what, Scalar* out) const {
     const std::int64_t n = std::int64_t(f.extent(0));
     const int D = state_dim();
-    impl::project_rows(space, prev, W, Scalar(0), f);
-    impl::project_rows(space, u, U, Scalar(1), f);
+    {
+      const impl::ProjectionBatch<ExecutionSpace> batch(space);
+      impl::project_rows(prev, W, Scalar(0), f);
+      impl::project_rows(u, U, Scalar(1), f);
+    }
     const Elman self = *this;
     Kokkos::parallel_for(
         "kelk::Elman::bulk",
@@ -200,12 +214,15 @@ struct Gru {
     // blocks: r and z pre-activations, W_in u, and g = W_hn h (biases added below)
     const Rows pre_r(scratch.data(), n, D), pre_z(scratch.data() + n * D, n, D),
         in_n(scratch.data() + 2 * n * D, n, D), g_n(scratch.data() + 3 * n * D, n, D);
-    impl::project_rows(space, prev, W_hr, Scalar(0), pre_r);
-    impl::project_rows(space, u, W_ir, Scalar(1), pre_r);
-    impl::project_rows(space, prev, W_hz, Scalar(0), pre_z);
-    impl::project_rows(space, u, W_iz, Scalar(1), pre_z);
-    impl::project_rows(space, prev, W_hn, Scalar(0), g_n);
-    impl::project_rows(space, u, W_in, Scalar(0), in_n);
+    {
+      const impl::ProjectionBatch<ExecutionSpace> batch(space);
+      impl::project_rows(prev, W_hr, Scalar(0), pre_r);
+      impl::project_rows(u, W_ir, Scalar(1), pre_r);
+      impl::project_rows(prev, W_hz, Scalar(0), pre_z);
+      impl::project_rows(u, W_iz, Scalar(1), pre_z);
+      impl::project_rows(prev, W_hn, Scalar(0), g_n);
+      impl::project_rows(u, W_in, Scalar(0), in_n);
+    }
     const Gru self = *this;
     Kokkos::parallel_for(
         "kelk::Gru::bulk",

@@ -26,6 +26,7 @@ struct BulkWorkspace {
   using memory_space = typename ExecutionSpace::memory_space;
   using Rows = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
   Rows previous;  ///< (tile, D): the previous state of every step of the tile
+  Rows f;         ///< (tile, D): f of one tile, where f is not kept (the residual)
   Rows scratch;   ///< (tile, bulk_scratch_size)
 
   BulkWorkspace() = default;
@@ -35,27 +36,24 @@ struct BulkWorkspace {
       return Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label);
     };
     previous = Rows(alloc("kelk::solve::bulk_previous"), tile, map.state_dim());
+    f = Rows(alloc("kelk::solve::bulk_f"), tile, map.state_dim());
     scratch = Rows(alloc("kelk::solve::bulk_scratch"), tile, map.bulk_scratch_size());
   }
 };
 
-/// Runs the map's bulk evaluation over every step of p, tile by tile: f into `f` (flat (B, T,
-/// D)), and per `what` the diagonal (flat (B, T, D)) or the Jacobians (flat (B, T, D, D)) into
-/// `out`. The steps' previous states are staged per tile (local step 0 reads prev0).
-template <class ExecutionSpace, class StepMap, class P>
-void bulk_evaluate(const ExecutionSpace& space, const P& p,
-                   const BulkWorkspace<ExecutionSpace, StepMap>& ws, BulkOutput what,
-                   typename StepMap::value_type* f, typename StepMap::value_type* out) {
+/// Calls tile(begin, n, prev, u) for the tiles [begin, begin + n) of p's B*T steps (flat index
+/// b*T + t), with the tile's previous states staged into ws.previous (local step 0 reads
+/// prev0) and its inputs, both as n-row views.
+template <class ExecutionSpace, class StepMap, class P, class Tile>
+void for_each_bulk_tile(const ExecutionSpace& space, const P& p,
+                        const BulkWorkspace<ExecutionSpace, StepMap>& ws, const Tile& tile) {
   using Scalar = typename StepMap::value_type;
-  using memory_space = typename ExecutionSpace::memory_space;
-  using Rows = BulkRows<Scalar, memory_space>;
-  using ConstRows = BulkRows<const Scalar, memory_space>;
-  const std::int64_t steps = p.steps(), tile = std::int64_t(ws.previous.extent(0));
+  using ConstRows = BulkRows<const Scalar, typename ExecutionSpace::memory_space>;
+  const std::int64_t steps = p.steps(), rows = std::int64_t(ws.previous.extent(0));
   const int D = p.D, Din = p.Din;
-  const std::int64_t out_width = what == BulkOutput::jacobian ? std::int64_t(D) * D : D;
-  for (std::int64_t begin = 0; begin < steps; begin += tile) {
-    const std::int64_t n = std::min(tile, steps - begin);
-    const auto previous = ws.previous;
+  const auto previous = ws.previous;
+  for (std::int64_t begin = 0; begin < steps; begin += rows) {
+    const std::int64_t n = std::min(rows, steps - begin);
     Kokkos::parallel_for(
         "kelk::solve::bulk_stage",
         Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>(
@@ -64,11 +62,27 @@ void bulk_evaluate(const ExecutionSpace& space, const P& p,
           const std::int64_t i = begin + r;
           previous(r, d) = previous_state(p, int(i / p.T), int(i % p.T))[d];
         });
-    p.map.bulk(space, ConstRows(ws.previous.data(), n, D),
-               ConstRows(p.inputs.data() + begin * Din, n, Din), Rows(f + begin * D, n, D),
+    tile(begin, n, ConstRows(previous.data(), n, D),
+         ConstRows(p.inputs.data() + begin * Din, n, Din));
+  }
+}
+
+/// Runs the map's bulk evaluation over every step of p: f into `f` (flat (B, T, D)), and per
+/// `what` the diagonals (flat (B, T, D)) or the Jacobians (flat (B, T, D, D)) into `out`.
+template <class ExecutionSpace, class StepMap, class P>
+void bulk_evaluate(const ExecutionSpace& space, const P& p,
+                   const BulkWorkspace<ExecutionSpace, StepMap>& ws, BulkOutput what,
+                   typename StepMap::value_type* f, typename StepMap::value_type* out) {
+  using Scalar = typename StepMap::value_type;
+  using Rows = BulkRows<Scalar, typename ExecutionSpace::memory_space>;
+  const int D = p.D;
+  const std::int64_t out_width = what == BulkOutput::jacobian ? std::int64_t(D) * D : D;
+  for_each_bulk_tile(space, p, ws, [&](std::int64_t begin, std::int64_t n, const auto& prev,
+                                       const auto& u) {
+    p.map.bulk(space, prev, u, Rows(f + begin * D, n, D),
                Rows(ws.scratch.data(), n, ws.scratch.extent(1)), what,
                what == BulkOutput::value ? nullptr : out + begin * out_width);
-  }
+  });
 }
 
 }  // namespace kelk::impl

@@ -234,7 +234,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
       options.non_finite, Scalar(options.clip_value), Scalar(options.rtol), false};
   const auto global_residual = [&] {
     topology.exchange_boundary(space, p);
-    double r = residual(space, p, method.bulk(), method.next);
+    double r = residual(space, p, method.bulk());
     topology.max(&r, 1);
     return r;
   };
@@ -310,14 +310,7 @@ SolveResult solve_with(const ExecutionSpace& space, Problem<ExecutionSpace, Step
   result.converged = true;
   result.reason = StopReason::converged;
   topology.exchange_boundary(space, p);
-  BulkWorkspace<ExecutionSpace, StepMap> bulk;
-  SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space> f;
-  if constexpr (provides_bulk_v<StepMap, ExecutionSpace>) {
-    bulk = make_bulk_workspace(space, p.map, p.steps());
-    f = decltype(f)(Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::solve::f"),
-                    p.B, p.T, p.D);
-  }
-  result.final_residual = residual(space, p, bulk, f);
+  result.final_residual = residual(space, p, make_bulk_workspace(space, p.map, p.steps()));
   topology.max(&result.final_residual, 1);
   return result;
 }

@@ -96,30 +96,42 @@ BulkWorkspace<ExecutionSpace, StepMap> make_bulk_workspace(const ExecutionSpace&
     return {};
 }
 
-/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate. A map with a bulk evaluation
-/// writes f into `f` (B, T, D) first; otherwise `f` is not touched and may be empty.
+/// max_{b,t,d} |s_t - f(s_{t-1}, u_t)| of the current iterate: f step by step inside the
+/// kernel, or for a map with a bulk evaluation tile by tile into the workspace's tile of f.
 template <class ExecutionSpace, class StepMap>
-typename StepMap::value_type residual(
-    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
-    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
-    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& f) {
+typename StepMap::value_type residual(const ExecutionSpace& space,
+                                      const Problem<ExecutionSpace, StepMap>& p,
+                                      const BulkWorkspace<ExecutionSpace, StepMap>& bulk) {
   using Scalar = typename StepMap::value_type;
-  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
-  if constexpr (by_tiles) bulk_evaluate(space, p, bulk, BulkOutput::value, f.data(), nullptr);
-  // per step, f needs D scalars of its own besides the map's scratch
-  const int map_scratch = by_tiles ? 0 : p.map.scratch_size();
-  return tiled_max<Scalar>(
-      "kelk::solve::residual", space, p.steps(), by_tiles ? 0 : map_scratch + p.D,
-      KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
-        const int b = int(i / p.T), t = int(i % p.T);
-        if constexpr (by_tiles) {
-          return step_residual(p, b, t, &f(b, t, 0));
-        } else {
-          Scalar* fs = scratch + map_scratch;
-          p.map.step(previous_state(p, b, t), input_at(p, b, t), fs, scratch);
-          return step_residual(p, b, t, fs);
-        }
-      });
+  if constexpr (provides_bulk_v<StepMap, ExecutionSpace>) {
+    using Rows = BulkRows<Scalar, typename ExecutionSpace::memory_space>;
+    const auto f = bulk.f;
+    Scalar r(0);
+    for_each_bulk_tile(space, p, bulk, [&](std::int64_t begin, std::int64_t n, const auto& prev,
+                                           const auto& u) {
+      p.map.bulk(space, prev, u, Rows(f.data(), n, p.D),
+                 Rows(bulk.scratch.data(), n, bulk.scratch.extent(1)), BulkOutput::value,
+                 nullptr);
+      const Scalar tile_r = tiled_max<Scalar>(
+          "kelk::solve::residual", space, n, 0, KOKKOS_LAMBDA(std::int64_t row, Scalar*) {
+            const std::int64_t i = begin + row;
+            return step_residual(p, int(i / p.T), int(i % p.T), &f(row, 0));
+          });
+      if (tile_r > r) r = tile_r;
+    });
+    return r;
+  } else {
+    // f needs D scalars of its own besides the map's scratch
+    const int map_scratch = p.map.scratch_size();
+    return tiled_max<Scalar>(
+        "kelk::solve::residual", space, p.steps(), map_scratch + p.D,
+        KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
+          const int b = int(i / p.T), t = int(i % p.T);
+          Scalar* f = scratch + map_scratch;
+          p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+          return step_residual(p, b, t, f);
+        });
+  }
 }
 
 // The linearisations below fill f (and A or a) either step by step inside the kernel, or, for a
