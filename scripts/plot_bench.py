@@ -337,6 +337,19 @@ def legend_with_styles(ax, extra):
     ax.legend(handles=handles + extra, fontsize=8)
 
 
+def plot_method(ax, method, pts, ideal, predicted):
+    """One method's measured points (pts: [(x, t)]), its ideal line (t at each measured x) and
+    the model's prediction ([(x, t or None)]; None where the case is not modelled)."""
+    style = method_style(method)
+    xs = [x for x, _ in pts]
+    ax.plot(*zip(*pts), label=method, **style)
+    ax.plot(xs, ideal, color=style["color"], linestyle=":", linewidth=1.0, alpha=style["alpha"])
+    predicted = [(x, t) for x, t in predicted if t is not None]
+    if predicted:
+        ax.plot(*zip(*predicted), color=style["color"], linestyle="--", linewidth=1.2,
+                alpha=style["alpha"])
+
+
 def plot_strong(rows, model, outdir, written):
     candidates = [r for r in sweep_rows(rows, "strong") if r["method"] != pm.BASELINE]
     problems = scaling_series(candidates, ("map", "precision", "B", "T", "D", "threads",
@@ -351,21 +364,15 @@ def plot_strong(rows, model, outdir, written):
         for method in sorted(methods, key=method_key):
             mrows = methods[method]
             used += mrows
-            style = method_style(method)
             pts = series(mrows, "ranks", "t_median")
-            ax.plot(*zip(*pts), label=method, **style)
             P0, t0 = pts[0]
-            measured = [p for p, _ in pts]
-            ax.plot(measured, [t0 * P0 / P for P in measured], color=style["color"],
-                    linestyle=":", linewidth=1.0, alpha=style["alpha"])
-            Ps = model_ranks(measured)
+            Ps = model_ranks([P for P, _ in pts])
             all_ranks += Ps
-            iters = mrows[0].get("iterations")
+            iters = mrows[0].get("iterations") or 0
             predicted = [(P, model_line(model, mrows, P, "strong")) for P in Ps]
-            predicted = [(P, t * iters) for P, t in predicted if t is not None and iters]
-            if predicted:
-                ax.plot(*zip(*predicted), color=style["color"], linestyle="--",
-                        linewidth=1.2, alpha=style["alpha"])
+            plot_method(ax, method, pts, [t0 * P0 / P for P, _ in pts],
+                        [(P, t * iters if t is not None and iters else None)
+                         for P, t in predicted])
         base = [r["baseline_s"] for m in methods.values() for r in m if r.get("baseline_s")]
         if base:
             ax.axhline(median(base), color="k", linestyle="-.", linewidth=1.0,
@@ -399,20 +406,12 @@ def plot_weak(rows, model, outdir, written):
         for method in sorted(methods, key=method_key):
             mrows = methods[method]
             used += mrows
-            style = method_style(method)
             pts = series([dict(r, t_iter_measured=pm.measured_t_iter(r)) for r in mrows],
                          "ranks", "t_iter_measured")
-            ax.plot(*zip(*pts), label=method, **style)
-            measured = [p for p, _ in pts]
-            ax.plot(measured, [pts[0][1]] * len(pts), color=style["color"], linestyle=":",
-                    linewidth=1.0, alpha=style["alpha"])
-            Ps = model_ranks(measured)
+            Ps = model_ranks([P for P, _ in pts])
             all_ranks += Ps
-            predicted = [(P, model_line(model, mrows, P, "weak")) for P in Ps]
-            predicted = [(P, t) for P, t in predicted if t is not None]
-            if predicted:
-                ax.plot(*zip(*predicted), color=style["color"], linestyle="--",
-                        linewidth=1.2, alpha=style["alpha"])
+            plot_method(ax, method, pts, [pts[0][1]] * len(pts),
+                        [(P, model_line(model, mrows, P, "weak")) for P in Ps])
         log2_axis(ax, all_ranks)
         ax.set_yscale("log")
         ax.set_xlabel("MPI ranks")
@@ -444,20 +443,13 @@ def plot_threads(rows, model, outdir, written):
         for method in sorted(methods, key=method_key):
             mrows = methods[method]
             used += mrows
-            style = method_style(method)
             pts = series(mrows, "threads", "t_iter_measured")
-            ax.plot(*zip(*pts), label=method, **style)
             ns = [n for n, _ in pts]
             all_threads += ns
             n0, t0 = pts[0]
-            ax.plot(ns, [t0 * n0 / n for n in ns], color=style["color"], linestyle=":",
-                    linewidth=1.0, alpha=style["alpha"])
-            predicted = [(n, model.predict_t_iter((map_, method, prec), T, D, B, 1, n))
-                         for n in ns]
-            predicted = [(n, t) for n, t in predicted if t is not None]
-            if predicted:
-                ax.plot(*zip(*predicted), color=style["color"], linestyle="--",
-                        linewidth=1.2, alpha=style["alpha"])
+            plot_method(ax, method, pts, [t0 * n0 / n for n in ns],
+                        [(n, model.predict_t_iter((map_, method, prec), T, D, B, 1, n))
+                         for n in ns])
         log2_axis(ax, all_threads)
         ax.set_yscale("log")
         ax.set_xlabel("threads per rank")
