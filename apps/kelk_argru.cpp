@@ -24,7 +24,7 @@ int main(int argc, char* argv[]) {
   CLI::App app{
       "kelk-argru: DEER, quasi-DEER, ELK and quasi-ELK on the trained autoregressive "
       "GRU of the ELK paper, with per-iteration deviation from the sequential "
-      "trajectory. Kokkos options (--kokkos-threads=N, ...) pass through."};
+      "trajectory. Kokkos options (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
   app.allow_extras();
   app.add_option("--weights", cfg.weights, "the model's HDF5 weights file")
       ->check(CLI::ExistingFile)
@@ -56,7 +56,7 @@ int main(int argc, char* argv[]) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  Kokkos::ScopeGuard kokkos(argc, argv);
+  kelk::ScopeGuard kokkos(argc, argv);
   try {
     if (!methods.empty()) {
       cfg.methods.clear();

@@ -103,7 +103,7 @@ int main(int argc, char* argv[]) {
   for (const auto m : kelk::all_methods()) cfg.methods.push_back(kelk::to_string(m));
   CLI::App app{
       "kelk-demo: a built-in GRU evaluated with every kelk method, compared with the "
-      "sequential loop. Kokkos options (--kokkos-threads=N, ...) pass through."};
+      "sequential loop. Kokkos options (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
   app.allow_extras();  // Kokkos' own --kokkos-* arguments
   app.add_option("--batch,-B", cfg.batch, "number of sequences B")->check(CLI::PositiveNumber);
   app.add_option("--dim,-D", cfg.dim, "state dimension D")->check(CLI::PositiveNumber);
@@ -125,6 +125,6 @@ int main(int argc, char* argv[]) {
       }()));
   CLI11_PARSE(app, argc, argv);
 
-  Kokkos::ScopeGuard kokkos(argc, argv);
+  kelk::ScopeGuard kokkos(argc, argv);
   return cfg.precision == "fp64" ? run<double>(cfg) : run<float>(cfg);
 }

@@ -49,7 +49,7 @@ int main(int argc, char* argv[]) {
   app.add_option("--inputs", inputs, "input file to write");
   CLI11_PARSE(app, argc, argv);
 
-  Kokkos::ScopeGuard guard(argc, argv);
+  kelk::ScopeGuard guard(argc, argv);
   try {
     if (kind == "lorenz96") Din = 0;
     if (kind == "argru") D = 4, Din = 1;

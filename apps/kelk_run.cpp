@@ -239,7 +239,7 @@ int main(int argc, char* argv[]) {
   CLI::App app{
       "kelk-run: parallel-in-time evaluation of the recurrence described by an input "
       "deck, distributed over MPI ranks (mpirun -np N kelk-run DECK). Flags override "
-      "the deck; Kokkos flags (--kokkos-threads=N, ...) pass through."};
+      "the deck; Kokkos flags (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
   app.footer(deck_help);
   app.allow_extras();
   app.add_option("deck", cfg.deck, "input deck (TOML)")->required();
@@ -268,7 +268,7 @@ int main(int argc, char* argv[]) {
     MPI_Finalize();
     return code;
   }
-  Kokkos::initialize(argc, argv);
+  kelk::initialize(argc, argv);
   try {
     kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
       const bool rtol_from_cli = app.count("--rtol") > 0;

@@ -35,7 +35,7 @@ run() {  # run RANKS THREADS FILE ARGS...: one kelk-bench job, appending to FILE
   local pin=(--bind-to core --map-by "slot:PE=$threads") bind=spread
   if ((ranks * threads > cores)); then pin=(--bind-to none); bind=false; fi
   OMP_PROC_BIND=$bind mpirun -np "$ranks" "${pin[@]}" "$bench" --repeats "${reps:-$repeats}" \
-    --out "$out/$file" "$@" --kokkos-threads="$threads"
+    --out "$out/$file" "$@" --kokkos-num-threads="$threads"
 }
 
 if [ "$what" = all ] || [ "$what" = default ]; then

@@ -96,7 +96,7 @@ int compare(const std::string& a, const std::string& b) {
 
 int main(int argc, char* argv[]) {
   if (argc >= 3 && std::string(argv[1]) == "write") {  // Kokkos arguments may follow
-    Kokkos::ScopeGuard guard(argc, argv);
+    kelk::ScopeGuard guard(argc, argv);
     write(argv[2]);
     return 0;
   }

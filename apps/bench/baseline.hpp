@@ -60,7 +60,9 @@ inline void project_inputs(const Scalar* inputs, std::int64_t rows, int Din,
   using ConstMatrix = Kokkos::View<const Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace,
                                    Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
   Kokkos::fence();
-  impl::project_rows(ConstMatrix(inputs, rows, Din), W, Scalar(1), X);
+  const Kokkos::DefaultHostExecutionSpace host;
+  impl::project_rows(host, ConstMatrix(inputs, rows, Din), W, Scalar(1), X);
+  host.fence();
 }
 
 /// GRU: X = [W_ir; W_iz; W_in] u + [b_ir; b_iz; b_in] for all steps, then per step

@@ -4,6 +4,7 @@
 #include <kelk/kelk_affine.hpp>
 #include <kelk/kelk_argru.hpp>
 #include <kelk/kelk_config.hpp>
+#include <kelk/kelk_initialize.hpp>
 #include <kelk/kelk_kalman.hpp>
 #include <kelk/kelk_maps.hpp>
 #include <kelk/kelk_options.hpp>

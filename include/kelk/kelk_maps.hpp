@@ -6,7 +6,6 @@
 #include <kelk/impl/kelk_dense.hpp>
 #include <kelk/kelk_step_map.hpp>
 
-#include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
@@ -25,26 +24,31 @@ template <class T, class MemorySpace>
 using WeightVector = Kokkos::View<T*, Kokkos::LayoutRight, MemorySpace>;
 
 /// C = A W^T + beta C for rows A (n x k) and a weight matrix W (m x k): the projection of
-/// every row at once. Nothing to add when k = 0 (then C = beta C). Runs on the default
-/// instance, like KokkosBlas::gemm: callers fence around a batch of projections (see
-/// ProjectionBatch).
-template <class A, class W, class C>
-void project_rows(const A& a, const W& w, typename C::non_const_value_type beta, const C& c) {
+/// every row at once, enqueued on `space` (Kokkos Kernels 4; on 3.x on the default instance,
+/// which callers order with a ProjectionBatch). Nothing to add when k = 0 (then C = beta C).
+template <class ExecutionSpace, class A, class W, class C>
+void project_rows(const ExecutionSpace& space, const A& a, const W& w,
+                  typename C::non_const_value_type beta, const C& c) {
   using Scalar = typename C::non_const_value_type;
   if (a.extent(1) == 0) {
-    if (beta == Scalar(0)) Kokkos::deep_copy(c, Scalar(0));
+    if (beta == Scalar(0)) Kokkos::deep_copy(space, c, Scalar(0));
     return;
   }
-  KokkosBlas::gemm("N", "T", Scalar(1), a, w, beta, c);
+  blas_gemm(space, "N", "T", Scalar(1), a, w, beta, c);
 }
 
-/// Orders a batch of project_rows calls (KokkosBlas::gemm has no execution-space argument in
-/// Kokkos Kernels 3) between the work enqueued on `space` before and after it: fences `space`
-/// on construction and the default instance on destruction.
+/// Orders a batch of project_rows calls between the work enqueued on `space` before and after
+/// it where KokkosBlas::gemm has no execution-space argument (Kokkos Kernels 3): fences
+/// `space` on construction and the default instance on destruction. Nothing with Kokkos
+/// Kernels 4, whose gemm runs on `space` itself.
 template <class ExecutionSpace>
 struct ProjectionBatch {
-  explicit ProjectionBatch(const ExecutionSpace& space) { space.fence(); }
-  ~ProjectionBatch() { ExecutionSpace().fence(); }
+  explicit ProjectionBatch(const ExecutionSpace& space) {
+    if constexpr (!blas_takes_instance) space.fence();
+  }
+  ~ProjectionBatch() {
+    if constexpr (!blas_takes_instance) ExecutionSpace().fence();
+  }
   ProjectionBatch(const ProjectionBatch&) = delete;
   ProjectionBatch& operator=(const ProjectionBatch&) = delete;
 };
@@ -118,8 +122,8 @@ struct Elman {
     const int D = state_dim();
     {
       const impl::ProjectionBatch<ExecutionSpace> batch(space);
-      impl::project_rows(prev, W, Scalar(0), f);
-      impl::project_rows(u, U, Scalar(1), f);
+      impl::project_rows(space, prev, W, Scalar(0), f);
+      impl::project_rows(space, u, U, Scalar(1), f);
     }
     const Elman self = *this;
     Kokkos::parallel_for(
@@ -216,12 +220,12 @@ struct Gru {
         in_n(scratch.data() + 2 * n * D, n, D), g_n(scratch.data() + 3 * n * D, n, D);
     {
       const impl::ProjectionBatch<ExecutionSpace> batch(space);
-      impl::project_rows(prev, W_hr, Scalar(0), pre_r);
-      impl::project_rows(u, W_ir, Scalar(1), pre_r);
-      impl::project_rows(prev, W_hz, Scalar(0), pre_z);
-      impl::project_rows(u, W_iz, Scalar(1), pre_z);
-      impl::project_rows(prev, W_hn, Scalar(0), g_n);
-      impl::project_rows(u, W_in, Scalar(0), in_n);
+      impl::project_rows(space, prev, W_hr, Scalar(0), pre_r);
+      impl::project_rows(space, u, W_ir, Scalar(1), pre_r);
+      impl::project_rows(space, prev, W_hz, Scalar(0), pre_z);
+      impl::project_rows(space, u, W_iz, Scalar(1), pre_z);
+      impl::project_rows(space, prev, W_hn, Scalar(0), g_n);
+      impl::project_rows(space, u, W_in, Scalar(0), in_n);
     }
     const Gru self = *this;
     Kokkos::parallel_for(

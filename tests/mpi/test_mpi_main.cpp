@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <kelk/kelk_initialize.hpp>
+
 #include <mpi.h>
 #include <Kokkos_Core.hpp>
 
@@ -25,7 +27,7 @@ int main(int argc, char* argv[]) {
   std::string reporter = "--reporter=compact";
   if (rank > 0) args.push_back(&reporter[0]);
   int failures = 0;
-  Kokkos::initialize(argc, argv);
+  kelk::initialize(argc, argv);
   {
     Catch::Session session;
     failures = session.run(static_cast<int>(args.size()), args.data());

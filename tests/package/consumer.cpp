@@ -31,7 +31,7 @@ struct Damped {  // s' = a * tanh(s) + u, elementwise
 };
 
 int main(int argc, char* argv[]) {
-  Kokkos::ScopeGuard guard(argc, argv);
+  kelk::ScopeGuard guard(argc, argv);
   const int B = 4, T = 10000, D = 16;
   kelk::BatchView<double> s0("s0", B, D);
   kelk::SequenceView<double> u("u", B, T, D), reference("reference", B, T, D), s("s", B, T, D);

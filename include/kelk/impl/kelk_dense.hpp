@@ -2,14 +2,14 @@
 // wrappers over Kokkos Kernels' batched serial routines (no allocation, device-callable).
 #pragma once
 
+#include <kelk/impl/kelk_compat.hpp>
+
+#include <KokkosKernels_config.h>
 #include <KokkosBatched_Gemm_Decl.hpp>
 #include <KokkosBatched_Gemm_Serial_Impl.hpp>
-#include <KokkosBatched_Gemv_Decl.hpp>
-#include <KokkosBatched_Gemv_Serial_Impl.hpp>
 #include <KokkosBatched_LU_Decl.hpp>
 #include <KokkosBatched_LU_Serial_Impl.hpp>
 #include <KokkosBatched_SolveLU_Decl.hpp>
-#include <KokkosKernels_config.h>
 #include <Kokkos_Core.hpp>
 
 #include <type_traits>
@@ -22,7 +22,6 @@
 namespace kelk::impl {
 
 using Unmanaged = Kokkos::MemoryTraits<Kokkos::Unmanaged>;
-using KokkosBatched::Trans;
 
 /// Row-major matrix / vector views over raw pointers. The memory space is left at the default of
 /// the enclosing kernel; pointers always come from Views of the solve's memory space.
@@ -48,15 +47,13 @@ KOKKOS_INLINE_FUNCTION void gemv(T alpha, const T* A, int m, int n, const T* x, 
     for (int i = 0; i < m; ++i) y[i] *= beta;
     return;
   }
-  KokkosBatched::SerialGemv<Trans::NoTranspose, KokkosBatched::Algo::Gemv::Unblocked>::invoke(
-      alpha, matrix(A, m, n), vector(x, n), beta, vector(y, m));
+  SerialGemv<Trans::NoTranspose>::invoke(alpha, matrix(A, m, n), vector(x, n), beta, vector(y, m));
 }
 
 /// y = alpha * A^T x + beta * y, A is n x m row-major (so A^T is m x n).
 template <class T>
 KOKKOS_INLINE_FUNCTION void gemv_t(T alpha, const T* A, int n, int m, const T* x, T beta, T* y) {
-  KokkosBatched::SerialGemv<Trans::Transpose, KokkosBatched::Algo::Gemv::Unblocked>::invoke(
-      alpha, matrix(A, n, m), vector(x, n), beta, vector(y, m));
+  SerialGemv<Trans::Transpose>::invoke(alpha, matrix(A, n, m), vector(x, n), beta, vector(y, m));
 }
 
 /// From this size on, gemm() on a host backend calls the BLAS Kokkos Kernels was built with
@@ -73,14 +70,14 @@ constexpr char blas_trans() {
 /// alias A or B.
 template <class TransA = Trans::NoTranspose, class TransB = Trans::NoTranspose, class T>
 KOKKOS_INLINE_FUNCTION void gemm(T alpha, const T* A, const T* B, T beta, T* C, int n) {
-#if defined(KELK_IMPL_HOST_BLAS) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__) && \
-    !defined(__SYCL_DEVICE_ONLY__)
-  // Only host code gets here (device passes compile the branch out). Row-major C = op(A) op(B)
-  // is column-major C^T = op(B)^T op(A)^T: the same op flags with the operands swapped.
+#if defined(KELK_IMPL_HOST_BLAS)
+  // Host code only (device passes compile the branch out). Row-major C = op(A) op(B) is
+  // column-major C^T = op(B)^T op(A)^T: the same op flags with the operands swapped.
   if (n >= host_blas_min_dim) {
-    KokkosBlas::Impl::HostBlas<T>::gemm(blas_trans<TransB>(), blas_trans<TransA>(), n, n, n,
-                                        alpha, B, n, A, n, beta, C, n);
-    return;
+    KELK_IMPL_IF_ON_HOST(
+        (KokkosBlas::Impl::HostBlas<T>::gemm(blas_trans<TransB>(), blas_trans<TransA>(), n, n, n,
+                                             alpha, B, n, A, n, beta, C, n);
+         return;))
   }
 #endif
   KokkosBatched::SerialGemm<TransA, TransB, KokkosBatched::Algo::Gemm::Blocked>::invoke(
