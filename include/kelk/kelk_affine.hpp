@@ -17,8 +17,8 @@ struct DenseAffineAlgebra {
   Kokkos::View<Scalar****, Kokkos::LayoutRight, MemorySpace> A;  ///< (B, T, D, D)
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> b;   ///< (B, T, D): in b_t, out s_t
 
-  int batch() const { return static_cast<int>(b.extent(0)); }
-  int length() const { return static_cast<int>(b.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(b.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(b.extent(1)); }
   int summary_size() const { return dim() * dim() + dim(); }
   int state_size() const { return dim(); }
   int scratch_size() const { return dim() * dim() + dim(); }
@@ -83,8 +83,8 @@ struct DiagonalAffineAlgebra {
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> a;  ///< (B, T, D)
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> b;  ///< (B, T, D): in b_t, out s_t
 
-  int batch() const { return static_cast<int>(b.extent(0)); }
-  int length() const { return static_cast<int>(b.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(b.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(b.extent(1)); }
   int summary_size() const { return 2 * dim(); }
   int state_size() const { return dim(); }
   int scratch_size() const { return 0; }

@@ -34,8 +34,8 @@ struct DenseKalmanFilterAlgebra {
   Kokkos::View<Scalar****, Kokkos::LayoutRight, MemorySpace> cov;     ///< (B, T, D, D) out or empty
   Scalar k = Scalar(0);                                               ///< kalman_gain(sigma2)
 
-  int batch() const { return static_cast<int>(b.extent(0)); }
-  int length() const { return static_cast<int>(b.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(b.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(b.extent(1)); }
   int summary_size() const { return element_size(dim()); }
   int state_size() const { return dim() + dim() * dim(); }
   /// one element, two states, the combination's work, a summary ping-pong buffer
@@ -198,8 +198,8 @@ struct ScalarKalmanFilterAlgebra {
   Kokkos::View<Scalar***, Kokkos::LayoutRight, MemorySpace> cov;      ///< (B, T, D) out or empty
   Scalar k = Scalar(0);
 
-  int batch() const { return static_cast<int>(b.extent(0)); }
-  int length() const { return static_cast<int>(b.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(b.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(b.extent(1)); }
   int summary_size() const { return 5 * dim(); }
   int state_size() const { return 2 * dim(); }
   int scratch_size() const { return 0; }
@@ -324,8 +324,8 @@ struct DenseRtsSmootherAlgebra {
   Kokkos::View<const Scalar***, Kokkos::LayoutRight, MemorySpace> A_next;
   Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> b_next;
 
-  int batch() const { return static_cast<int>(mean.extent(0)); }
-  int length() const { return static_cast<int>(mean.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(mean.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(mean.extent(1)); }
   int summary_size() const { return element_size(dim()); }
   int state_size() const { return dim() + dim() * dim(); }
   int scratch_size() const {
@@ -470,8 +470,8 @@ struct ScalarRtsSmootherAlgebra {
   /// a and b of the step after the local block, (B, D) each; empty: T-1 is the last step.
   Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> a_next, b_next;
 
-  int batch() const { return static_cast<int>(mean.extent(0)); }
-  int length() const { return static_cast<int>(mean.extent(1)); }
+  KOKKOS_FUNCTION int batch() const { return static_cast<int>(mean.extent(0)); }
+  KOKKOS_FUNCTION int length() const { return static_cast<int>(mean.extent(1)); }
   int summary_size() const { return 3 * dim(); }
   int state_size() const { return 2 * dim(); }
   int scratch_size() const { return 0; }

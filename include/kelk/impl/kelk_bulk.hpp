@@ -29,6 +29,8 @@ struct BulkWorkspace {
   Rows f;         ///< (tile, D): f of one tile, where f is not kept (the residual)
   Rows scratch;   ///< (tile, bulk_scratch_size)
 
+  std::int64_t rows() const { return std::int64_t(previous.extent(0)); }
+
   BulkWorkspace() = default;
   BulkWorkspace(const ExecutionSpace& space, const StepMap& map, std::int64_t steps) {
     const std::int64_t tile = std::min(steps, bulk_tile_rows);
@@ -41,30 +43,38 @@ struct BulkWorkspace {
   }
 };
 
-/// Calls tile(begin, n, prev, u) for the tiles [begin, begin + n) of p's B*T steps (flat index
-/// b*T + t), with the tile's previous states staged into ws.previous (local step 0 reads
-/// prev0) and its inputs, both as n-row views.
-template <class ExecutionSpace, class StepMap, class P, class Tile>
-void for_each_bulk_tile(const ExecutionSpace& space, const P& p,
-                        const BulkWorkspace<ExecutionSpace, StepMap>& ws, const Tile& tile) {
+/// One staged tile: steps [begin, begin + n) of the flat index b*T + t, with their previous
+/// states (in the workspace) and their inputs as n-row views.
+template <class Scalar, class MemorySpace>
+struct BulkTile {
+  std::int64_t begin, n;
+  BulkRows<const Scalar, MemorySpace> previous, inputs;
+};
+
+/// Stages the tile of p's steps that starts at flat step `begin`: copies every step's previous
+/// state into ws.previous (local step 0 reads prev0). Loop over tiles as
+///   for (std::int64_t begin = 0; begin < p.steps(); begin += ws.rows()) { stage_bulk_tile(...) }
+/// (a plain loop, not a callback: CUDA allows no device lambda in a function templated on a
+/// caller's local lambda type).
+template <class ExecutionSpace, class StepMap, class P>
+BulkTile<typename StepMap::value_type, typename ExecutionSpace::memory_space> stage_bulk_tile(
+    const ExecutionSpace& space, const P& p, const BulkWorkspace<ExecutionSpace, StepMap>& ws,
+    std::int64_t begin) {
   using Scalar = typename StepMap::value_type;
   using ConstRows = BulkRows<const Scalar, typename ExecutionSpace::memory_space>;
-  const std::int64_t steps = p.steps(), rows = std::int64_t(ws.previous.extent(0));
+  const std::int64_t n = std::min(ws.rows(), p.steps() - begin);
   const int D = p.D, Din = p.Din;
   const auto previous = ws.previous;
-  for (std::int64_t begin = 0; begin < steps; begin += rows) {
-    const std::int64_t n = std::min(rows, steps - begin);
-    Kokkos::parallel_for(
-        "kelk::solve::bulk_stage",
-        Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>(
-            space, {0, 0}, {n, std::int64_t(D)}),
-        KOKKOS_LAMBDA(std::int64_t r, std::int64_t d) {
-          const std::int64_t i = begin + r;
-          previous(r, d) = previous_state(p, int(i / p.T), int(i % p.T))[d];
-        });
-    tile(begin, n, ConstRows(previous.data(), n, D),
-         ConstRows(p.inputs.data() + begin * Din, n, Din));
-  }
+  Kokkos::parallel_for(
+      "kelk::solve::bulk_stage",
+      Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>(
+          space, {0, 0}, {n, std::int64_t(D)}),
+      KOKKOS_LAMBDA(std::int64_t r, std::int64_t d) {
+        const std::int64_t i = begin + r;
+        previous(r, d) = previous_state(p, int(i / p.T), int(i % p.T))[d];
+      });
+  return {begin, n, ConstRows(previous.data(), n, D),
+          ConstRows(p.inputs.data() + begin * Din, n, Din)};
 }
 
 /// Runs the map's bulk evaluation over every step of p: f into `f` (flat (B, T, D)), and per
@@ -77,12 +87,12 @@ void bulk_evaluate(const ExecutionSpace& space, const P& p,
   using Rows = BulkRows<Scalar, typename ExecutionSpace::memory_space>;
   const int D = p.D;
   const std::int64_t out_width = what == BulkOutput::jacobian ? std::int64_t(D) * D : D;
-  for_each_bulk_tile(space, p, ws, [&](std::int64_t begin, std::int64_t n, const auto& prev,
-                                       const auto& u) {
-    p.map.bulk(space, prev, u, Rows(f + begin * D, n, D),
-               Rows(ws.scratch.data(), n, ws.scratch.extent(1)), what,
+  for (std::int64_t begin = 0; begin < p.steps(); begin += ws.rows()) {
+    const auto tile = stage_bulk_tile(space, p, ws, begin);
+    p.map.bulk(space, tile.previous, tile.inputs, Rows(f + begin * D, tile.n, D),
+               Rows(ws.scratch.data(), tile.n, ws.scratch.extent(1)), what,
                what == BulkOutput::value ? nullptr : out + begin * out_width);
-  });
+  }
 }
 
 }  // namespace kelk::impl

@@ -32,6 +32,8 @@ template <class ExecutionSpace, class StepMap>
 struct Problem {
   using value_type = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
+  /// The map evaluates f and its linearisations tile by tile (kelk_bulk.hpp), before the kernels.
+  static constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
   StepMap map;
   BatchView<const value_type, memory_space> s0;         ///< (B, D) initial states
   SequenceView<const value_type, memory_space> inputs;  ///< (B, T, Din)
@@ -88,8 +90,7 @@ KOKKOS_INLINE_FUNCTION typename P::value_type step_residual(const P& p, int b, i
 /// The staging buffers of the map's bulk evaluation; empty for maps without one.
 template <class ExecutionSpace, class StepMap>
 BulkWorkspace<ExecutionSpace, StepMap> make_bulk_workspace(const ExecutionSpace& space,
-                                                           const StepMap& map,
-                                                           std::int64_t steps) {
+                                                           const StepMap& map, std::int64_t steps) {
   if constexpr (provides_bulk_v<StepMap, ExecutionSpace>)
     return BulkWorkspace<ExecutionSpace, StepMap>(space, map, steps);
   else
@@ -107,18 +108,18 @@ typename StepMap::value_type residual(const ExecutionSpace& space,
     using Rows = BulkRows<Scalar, typename ExecutionSpace::memory_space>;
     const auto f = bulk.f;
     Scalar r(0);
-    for_each_bulk_tile(space, p, bulk, [&](std::int64_t begin, std::int64_t n, const auto& prev,
-                                           const auto& u) {
-      p.map.bulk(space, prev, u, Rows(f.data(), n, p.D),
-                 Rows(bulk.scratch.data(), n, bulk.scratch.extent(1)), BulkOutput::value,
+    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
+      const auto tile = stage_bulk_tile(space, p, bulk, begin);
+      p.map.bulk(space, tile.previous, tile.inputs, Rows(f.data(), tile.n, p.D),
+                 Rows(bulk.scratch.data(), tile.n, bulk.scratch.extent(1)), BulkOutput::value,
                  nullptr);
       const Scalar tile_r = tiled_max<Scalar>(
-          "kelk::solve::residual", space, n, 0, KOKKOS_LAMBDA(std::int64_t row, Scalar*) {
+          "kelk::solve::residual", space, tile.n, 0, KOKKOS_LAMBDA(std::int64_t row, Scalar*) {
             const std::int64_t i = begin + row;
             return step_residual(p, int(i / p.T), int(i % p.T), &f(row, 0));
           });
       if (tile_r > r) r = tile_r;
-    });
+    }
     return r;
   } else {
     // f needs D scalars of its own besides the map's scratch
@@ -137,6 +138,26 @@ typename StepMap::value_type residual(const ExecutionSpace& space,
 // The linearisations below fill f (and A or a) either step by step inside the kernel, or, for a
 // map with a bulk evaluation, tile by tile before it; the kernel then finishes each step.
 
+/// Inside a linearisation kernel: f (and per What the diagonal or the Jacobian into `out`) of
+/// step (b, t), unless the map's bulk evaluation has filled them already. (A function rather
+/// than an `if constexpr` in the kernel's lambda: CUDA lambdas cannot capture there.)
+template <BulkOutput What, class P>
+KOKKOS_INLINE_FUNCTION void evaluate_step(const P& p, int b, int t, typename P::value_type* f,
+                                          typename P::value_type* out,
+                                          typename P::value_type* scratch) {
+  if constexpr (!P::by_tiles) {
+    const auto* prev = previous_state(p, b, t);
+    if constexpr (What == BulkOutput::value)
+      p.map.step(prev, input_at(p, b, t), f, scratch);
+    else if constexpr (What == BulkOutput::diagonal)
+      p.map.jacobian_diagonal(prev, input_at(p, b, t), f, out, scratch);
+    else
+      p.map.jacobian(prev, input_at(p, b, t), f, out, scratch);
+  } else {
+    (void)p, (void)b, (void)t, (void)f, (void)out, (void)scratch;
+  }
+}
+
 /// Jacobi: next_t = f(s_{t-1}, u_t). Returns the residual of the current iterate.
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_jacobi(
@@ -144,15 +165,14 @@ typename StepMap::value_type linearize_jacobi(
     const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& next) {
   using Scalar = typename StepMap::value_type;
-  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  constexpr bool by_tiles = Problem<ExecutionSpace, StepMap>::by_tiles;
   if constexpr (by_tiles) bulk_evaluate(space, p, bulk, BulkOutput::value, next.data(), nullptr);
   return tiled_max<Scalar>(
       "kelk::solve::linearize_jacobi", space, p.steps(), by_tiles ? 0 : p.map.scratch_size(),
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
         const int b = int(i / p.T), t = int(i % p.T);
         Scalar* f = &next(b, t, 0);
-        if constexpr (!by_tiles)
-          p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
+        evaluate_step<BulkOutput::value>(p, b, t, f, nullptr, scratch);
         return step_residual(p, b, t, f);
       });
 }
@@ -167,7 +187,7 @@ typename StepMap::value_type linearize_dense(
                        typename ExecutionSpace::memory_space>& A,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
   using Scalar = typename StepMap::value_type;
-  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  constexpr bool by_tiles = Problem<ExecutionSpace, StepMap>::by_tiles;
   if constexpr (by_tiles)
     bulk_evaluate(space, p, bulk, BulkOutput::jacobian, bvec.data(), A.data());
   return tiled_max<Scalar>(
@@ -177,7 +197,7 @@ typename StepMap::value_type linearize_dense(
         const Scalar* prev = previous_state(p, b, t);
         Scalar* f = &bvec(b, t, 0);
         Scalar* At = &A(b, t, 0, 0);
-        if constexpr (!by_tiles) p.map.jacobian(prev, input_at(p, b, t), f, At, scratch);
+        evaluate_step<BulkOutput::jacobian>(p, b, t, f, At, scratch);
         const Scalar r = step_residual(p, b, t, f);
         if (t == 0 && p.starts_sequence)
           for (int k = 0; k < D * D; ++k) At[k] = Scalar(0);
@@ -196,7 +216,7 @@ typename StepMap::value_type linearize_diagonal(
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& a,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
   using Scalar = typename StepMap::value_type;
-  constexpr bool by_tiles = provides_bulk_v<StepMap, ExecutionSpace>;
+  constexpr bool by_tiles = Problem<ExecutionSpace, StepMap>::by_tiles;
   if constexpr (by_tiles)
     bulk_evaluate(space, p, bulk, BulkOutput::diagonal, bvec.data(), a.data());
   return tiled_max<Scalar>(
@@ -206,7 +226,7 @@ typename StepMap::value_type linearize_diagonal(
         const Scalar* prev = previous_state(p, b, t);
         Scalar* f = &bvec(b, t, 0);
         Scalar* at = &a(b, t, 0);
-        if constexpr (!by_tiles) p.map.jacobian_diagonal(prev, input_at(p, b, t), f, at, scratch);
+        evaluate_step<BulkOutput::diagonal>(p, b, t, f, at, scratch);
         const Scalar r = step_residual(p, b, t, f);
         for (int d = 0; d < D; ++d) {
           if (t == 0 && p.starts_sequence)
