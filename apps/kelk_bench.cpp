@@ -6,7 +6,7 @@
 //   build/apps/kelk-bench --maps gru --methods quasi_deer --T 1000000 --D 64 --repeats 5
 //   mpirun -np 4 build/apps/kelk-bench --sweep strong       # time axis over 4 ranks
 //
-// Threads come from Kokkos (--kokkos-threads=N); ranks from the MPI launcher. See
+// Threads come from Kokkos (--kokkos-num-threads=N); ranks from the MPI launcher. See
 // docs/PERFORMANCE.md for the columns and scripts/bench.sh for the thread x rank sweep.
 #include "bench/baseline.hpp"
 #include "bench/profiler.hpp"
@@ -42,6 +42,15 @@ using kelk::bench::HostMatrix;
 using kelk::bench::HostSequence;
 using kelk::bench::Profiler;
 using Json = nlohmann::ordered_json;
+using Device = Kokkos::DefaultExecutionSpace::memory_space;
+
+/// A read-only copy of a host View in the default memory space (the View itself on host
+/// backends): what kelk::solve on the default execution space takes.
+template <class HostView>
+auto on_device(const HostView& v) {
+  using Const = Kokkos::View<typename HostView::const_data_type, Kokkos::LayoutRight, Device>;
+  return Const(Kokkos::create_mirror_view_and_copy(Device(), v));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Cases and sweeps
@@ -390,16 +399,22 @@ double measure_cross_rank(const kelk::Partition& part, int D, int n_summary) {
 // ---------------------------------------------------------------------------------------------
 // Running one problem: the baseline once, then every method
 
+/// The map of one problem twice: on the host for the hand-written baseline, and in the default
+/// memory space for kelk's solves (the same Views on host backends' builds: same weights, made
+/// from the same seed).
 template <class Scalar>
 struct Problem {
   std::optional<kelk::Gru<Scalar, Kokkos::HostSpace>> gru;
   std::optional<kelk::Elman<Scalar, Kokkos::HostSpace>> elman;
+  std::optional<kelk::Gru<Scalar>> gru_solve;
+  std::optional<kelk::Elman<Scalar>> elman_solve;
   std::optional<kelk::Lorenz96<Scalar>> lorenz;
 
+  /// f(the map kelk solves with)
   template <class F>
   auto visit(F&& f) const {
-    if (gru) return f(*gru);
-    if (elman) return f(*elman);
+    if (gru_solve) return f(*gru_solve);
+    if (elman_solve) return f(*elman_solve);
     return f(*lorenz);
   }
 };
@@ -407,12 +422,15 @@ struct Problem {
 template <class Scalar>
 Problem<Scalar> make_problem(const Case& c, double recurrent_norm) {
   Problem<Scalar> p;
-  if (c.map == "gru")
+  if (c.map == "gru") {
     p.gru = kelk::make_random_gru<Scalar, Kokkos::HostSpace>(c.D, c.Din, recurrent_norm, 1);
-  else if (c.map == "elman")
+    p.gru_solve = kelk::make_random_gru<Scalar>(c.D, c.Din, recurrent_norm, 1);
+  } else if (c.map == "elman") {
     p.elman = kelk::make_random_elman<Scalar, Kokkos::HostSpace>(c.D, c.Din, recurrent_norm, 1);
-  else
+    p.elman_solve = kelk::make_random_elman<Scalar>(c.D, c.Din, recurrent_norm, 1);
+  } else {
     p.lorenz = kelk::Lorenz96<Scalar>(c.D, Scalar(8), Scalar(0.01));
+  }
   return p;
 }
 
@@ -439,6 +457,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
       const auto u = make_inputs<Scalar>(T, Din, 0, B, 0, T);
       reference = HostSequence<Scalar>("kelk::bench::reference", B, T, D);
       std::function<void(kelk::bench::MatVec)> run;
+      std::function<void()> copy_back = [] {};
       double flops = 0;
       if (problem.gru) {
         auto bl = std::make_shared<kelk::bench::GruBaseline<Scalar>>(*problem.gru);
@@ -449,12 +468,16 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
         flops = bl->flops(std::int64_t(B) * T);
         run = [=](kelk::bench::MatVec k) { bl->run(k, s0, u, reference); };
       } else {  // Lorenz-96: no inputs to project; the best loop is the library's own
-        run = [&](kelk::bench::MatVec) {
+        // on the map's (default) memory space; the states come back to the host after timing
+        const auto ds0 = on_device(s0);
+        const auto du = on_device(u);
+        const auto dref = Kokkos::create_mirror_view(Device(), reference);
+        run = [=](kelk::bench::MatVec) {
           kelk::SolveOptions o;
           o.method = kelk::Method::sequential;
-          kelk::solve(*problem.lorenz, HostMatrix<const Scalar>(s0), HostSequence<const Scalar>(u),
-                      reference, o);
+          kelk::solve(*problem.lorenz, ds0, du, dref, o);
         };
+        copy_back = [=] { Kokkos::deep_copy(reference, dref); };
       }
       // warm-up: both per-step products; keep the faster
       auto kind = kelk::bench::MatVec::loop;
@@ -476,6 +499,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
         run(kind);
         times.push_back(timer.seconds());
       }
+      copy_back();
       const Stats st = stats_of(times);
       base = {{"sweep", set.sweep}, {"map", c0.map}, {"method", "baseline"},
               {"precision", c0.precision}, {"B", B}, {"T", T}, {"D", D}, {"Din", Din},
@@ -513,6 +537,11 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
   for (int b = 0; b < lB; ++b)
     for (int d = 0; d < D; ++d) ls0(b, d) = s0(part.batch_begin + b, d);
   HostSequence<Scalar> states("kelk::bench::states", lB, lT, D);
+  // the solves run on the default execution space: its copies of the data (the same Views on
+  // host backends), made once, outside the timings
+  const auto dls0 = on_device(ls0);
+  const auto du = on_device(u);
+  const auto dstates = Kokkos::create_mirror_view(Device(), states);
 
   for (const Case& c : cases) {
     kelk::SolveOptions options;
@@ -521,9 +550,8 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
     options.record_history = !set.history.empty();
     const auto solve_once = [&] {
       return problem.visit([&](const auto& map) {
-        if (solver)
-          return solver->solve(map, HostMatrix<const Scalar>(ls0), HostSequence<const Scalar>(u), states, options);
-        return kelk::solve(map, HostMatrix<const Scalar>(ls0), HostSequence<const Scalar>(u), states, options);
+        if (solver) return solver->solve(map, dls0, du, dstates, options);
+        return kelk::solve(map, dls0, du, dstates, options);
       });
     };
     for (int w = 0; w < set.warmup; ++w) solve_once();
@@ -579,6 +607,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
     const double cross = part.time_ranks > 1 ? measure_cross_rank<Scalar>(part, D, n_summary) : 0.0;
 
     // max |s - s_baseline| on rank 0, from every rank's block
+    Kokkos::deep_copy(states, dstates);
     double err = 0;
     if (set.baseline) {
       int range[4] = {part.batch_begin, part.batch_end, part.time_begin, part.time_end};
@@ -641,7 +670,7 @@ int main(int argc, char* argv[]) {
   Settings set;
   CLI::App app{
       "kelk-bench: kelk's methods against the best sequential code, one CSV/JSON row per case. "
-      "Threads: --kokkos-threads=N; ranks: the MPI launcher. Kokkos options pass through."};
+      "Threads: --kokkos-num-threads=N (or --kokkos-threads=N); ranks: the MPI launcher. Kokkos options pass through."};
   app.allow_extras();
   const auto sweeps = named_sweeps();
   std::vector<std::string> sweep_names;
@@ -693,7 +722,7 @@ int main(int argc, char* argv[]) {
     return code;
   }
   {
-    Kokkos::ScopeGuard kokkos(argc, argv);
+    kelk::ScopeGuard kokkos(argc, argv);
     Profiler::instance().install();
     const bool custom = !set.maps.empty() || !set.methods.empty() || !set.Ts.empty() ||
                         !set.Ds.empty() || !set.Bs.empty() || !set.precisions.empty();

@@ -10,6 +10,9 @@
 #include <kelk/kelk_scan.hpp>
 #include <kelk/kelk_solve.hpp>
 
+#ifndef KELK_HAVE_MPI
+#error "kelk/kelk_distributed.hpp needs kelk built with MPI (KELK_ENABLE_MPI=ON)"
+#endif
 #include <mpi.h>
 #include <Kokkos_Core.hpp>
 
@@ -127,7 +130,13 @@ class MpiTopology {
     }
     evaluate_sequential(space, p);
     if (!last_time_block()) {
-      Kokkos::deep_copy(h, Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL));
+      // The last states are a strided slice: pack them into a contiguous buffer of the same
+      // memory space first, as no backend copies a strided device slice to the host.
+      const Unmanaged<Scalar**, memory_space> packed(at_least(device_, std::size_t(B) * D), B, D);
+      Kokkos::deep_copy(space, packed,
+                        Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL));
+      Kokkos::deep_copy(space, h, packed);
+      space.fence();
       MPI_Send(h.data(), B * D, mpi_type<Scalar>(), part_.time_rank + 1, 0, time_comm_);
     }
   }
