@@ -210,8 +210,10 @@ TEST_CASE("parallel Kalman filter and RTS smoother match the sequential ones", "
   const int T = GENERATE(1, 2, 50, 301);
   const int chunks = GENERATE(1, 3, 17, 400);
   const double sigma2 = GENERATE(0.1, 1.0, 100.0);
+  // phase 2 as a sequential walk (0) or as a nested scan over the chunk summaries
+  const int groups = GENERATE(0, 4);
   const int B = 2, D = 3;
-  CAPTURE(diagonal, T, chunks, sigma2);
+  CAPTURE(diagonal, T, chunks, sigma2, groups);
   const Model md(B, T, D, diagonal, 1000u * T + chunks + (diagonal ? 7u : 0u));
   const auto v = views_of(md);
 
@@ -226,18 +228,18 @@ TEST_CASE("parallel Kalman filter and RTS smoother match the sequential ones", "
   if (!diagonal) {
     Kokkos::View<double****, Kokkos::LayoutRight, Mem> cov("cov", B, T, D, D);
     kelk::DenseKalmanFilterAlgebra<double, Mem> filter{v.A, v.b, v.y, mean, cov, k};
-    kelk::ChunkedScan<Exec, decltype(filter)>(Exec(), filter, chunks).run(filter);
+    kelk::ChunkedScan<Exec, decltype(filter)>(Exec(), filter, chunks, groups).run(filter);
     CHECK(deviation(md, mean, cov, false, fm, fP) <= 1e-11);
     kelk::DenseRtsSmootherAlgebra<double, Mem> smoother{v.A, v.b, mean, cov, true};
-    kelk::ChunkedScan<Exec, decltype(smoother)>(Exec(), smoother, chunks).run(smoother);
+    kelk::ChunkedScan<Exec, decltype(smoother)>(Exec(), smoother, chunks, groups).run(smoother);
     CHECK(deviation(md, mean, cov, false, sm, sP) <= 1e-11);
   } else {
     kelk::SequenceView<double> var("var", B, T, D);
     kelk::ScalarKalmanFilterAlgebra<double, Mem> filter{v.a, v.b, v.y, mean, var, k};
-    kelk::ChunkedScan<Exec, decltype(filter)>(Exec(), filter, chunks).run(filter);
+    kelk::ChunkedScan<Exec, decltype(filter)>(Exec(), filter, chunks, groups).run(filter);
     CHECK(deviation(md, mean, var, true, fm, fP) <= 1e-11);
     kelk::ScalarRtsSmootherAlgebra<double, Mem> smoother{v.a, v.b, mean, var, true};
-    kelk::ChunkedScan<Exec, decltype(smoother)>(Exec(), smoother, chunks).run(smoother);
+    kelk::ChunkedScan<Exec, decltype(smoother)>(Exec(), smoother, chunks, groups).run(smoother);
     CHECK(deviation(md, mean, var, true, sm, sP) <= 1e-11);
   }
 }

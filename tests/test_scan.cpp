@@ -88,9 +88,11 @@ struct RandomElements {
 
 /// max |scanned - loop| over all sequences, for a whole-sequence scan.
 template <class Scalar, class Algebra>
-double scan_error(const RandomElements<Scalar>& e, const Algebra& alg, int chunks) {
-  kelk::ChunkedScan<Exec, Algebra> scan(Exec(), alg, chunks);
+double scan_error(const RandomElements<Scalar>& e, const Algebra& alg, int chunks,
+                  int groups = -1) {
+  kelk::ChunkedScan<Exec, Algebra> scan(Exec(), alg, chunks, groups);
   CHECK(scan.chunks() == std::max(1, std::min(chunks, e.T)));
+  if (groups > 1) CHECK(scan.propagate_groups() == std::min(groups, scan.chunks()));
   scan.run(alg);
   auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), alg.b);
   double err = 0;
@@ -125,6 +127,32 @@ TEST_CASE("chunked scan of diagonal affine elements equals the sequential loop",
   CHECK(scan_error(e, e.diagonal_algebra(), chunks) <= 1e-13);
 }
 
+TEST_CASE("a nested scan over the chunk summaries equals the sequential loop", "[scan]") {
+  // phase 2 in G groups (the device shape) against the plain loop, for many chunk counts
+  const int T = GENERATE(5, 300, 4099);
+  const int chunks = GENERATE(2, 3, 17, 64, 257, 1000);
+  const int groups = GENERATE(2, 3, 8, 40, 2000);
+  const bool dense = GENERATE(true, false);
+  const int B = 2, D = 3;
+  CAPTURE(T, chunks, groups, dense);
+  RandomElements<double> e(B, T, D, dense, 3000u * T + 11u * chunks + groups);
+  if (dense)
+    CHECK(scan_error(e, e.dense_algebra(), chunks, groups) <= 1e-13);
+  else
+    CHECK(scan_error(e, e.diagonal_algebra(), chunks, groups) <= 1e-13);
+}
+
+TEST_CASE("many chunks propagate through the nested scan by default", "[scan]") {
+  const int T = 20000, chunks = kelk::nested_propagate_min_chunks;
+  RandomElements<double> e(1, T, 2, false, 5u);
+  const auto alg = e.diagonal_algebra();
+  kelk::ChunkedScan<Exec, std::decay_t<decltype(alg)>> few(Exec(), alg, chunks - 1),
+      many(Exec(), alg, chunks);
+  CHECK(few.propagate_groups() == 0);
+  CHECK(many.propagate_groups() == 16);
+  CHECK(scan_error(e, alg, chunks) <= 1e-13);
+}
+
 TEST_CASE("chunked scan in single precision stays at single-precision round-off", "[scan]") {
   const int T = GENERATE(101, 1000);
   const int chunks = GENERATE(1, 4, 33);
@@ -138,9 +166,10 @@ TEST_CASE("a scan continued from an incoming state, and block summaries", "[scan
   // What the distributed layer does with a block: summarize all its chunks, combine them into
   // one block summary, and sweep from the state entering the block.
   const int T = 300, D = 4, B = 2;
-  const int chunks = GENERATE(1, 2, 5, 17);
+  const int chunks = GENERATE(1, 2, 5, 17, 150);
   const bool dense = GENERATE(true, false);
-  CAPTURE(chunks, dense);
+  const int groups = GENERATE(0, 3, 12);  // sequential or nested phase 2 and block summary
+  CAPTURE(chunks, dense, groups);
   RandomElements<double> e(B, T, D, dense, 77u + chunks);
   const int split = 123;  // the block is [split, T)
   std::vector<double> incoming_host;
@@ -154,7 +183,7 @@ TEST_CASE("a scan continued from an incoming state, and block summaries", "[scan
 
   auto check_block = [&](auto alg) {
     using Alg = decltype(alg);
-    kelk::ChunkedScan<Exec, Alg> scan(Exec(), alg, chunks);
+    kelk::ChunkedScan<Exec, Alg> scan(Exec(), alg, chunks, groups);
 
     // block summary applied to the incoming state = the block's last state
     scan.summarize(alg, false);
@@ -195,6 +224,16 @@ TEST_CASE("default chunk counts", "[scan]") {
   CHECK(kelk::default_chunks(2, 1, 1000, 32.0) == 1);
   CHECK(kelk::default_chunks(64, 1, 100000, 1.0) == 64);
   CHECK(kelk::default_chunks(64, 1, 100000, 32.0) == 64);
-  // never more than sqrt(T)
+  // never more than sqrt(T) on a host space
   CHECK(kelk::default_chunks(100000, 1, 100, 1.0) == 10);
+  // on a device space: the workers filled, chunks of at least device_min_chunk_length steps
+  const int L = kelk::device_min_chunk_length;
+  CHECK(kelk::default_chunks(270336, 1, 100000, 1.0, true) == 100000 / L);
+  CHECK(kelk::default_chunks(270336, 64, 100000, 1.0, true) == (270336 + 63) / 64);
+  CHECK(kelk::default_chunks(270336, 1, 5, 1.0, true) == 1);
+  CHECK(kelk::default_chunks(270336, 300000, 1000, 1.0, true) == 1);
+  // the space-kind overload: host backends take the host rule
+  const Exec space;
+  CHECK(kelk::default_chunks(space, 1, 100000, 1.0) ==
+        kelk::default_chunks(space.concurrency(), 1, 100000, 1.0, false));
 }

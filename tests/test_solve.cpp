@@ -158,7 +158,7 @@ TEST_CASE("results do not depend on the chunk count", "[solve]") {
   opt.method = method;
   opt.chunks = 1;
   const auto one = solve_both(map, 2, 3001, opt, 11);
-  for (int chunks : {2, 3, 16, 100}) {
+  for (int chunks : {2, 3, 16, 100, 400}) {  // 400: the nested pass over chunk summaries
     opt.chunks = chunks;
     const auto many = solve_both(map, 2, 3001, opt, 11);
     CAPTURE(chunks);

@@ -110,6 +110,19 @@ TEST_CASE("distributed ELK with the smoother, and other options", "[mpi]") {
     single.method = kelk::Method::deer;
     check_distributed(kelk::make_random_gru<float>(4, 2, 0.5, 5), B, T, 1, single, 1e-5, 43);
   }
+  SECTION("many chunks per block: the nested pass over chunk summaries and block summaries") {
+    for (const auto method : {kelk::Method::deer, kelk::Method::quasi_deer, kelk::Method::elk,
+                              kelk::Method::quasi_elk}) {
+      kelk::SolveOptions opt;
+      opt.method = method;
+      opt.chunks = 300;  // >= kelk::nested_propagate_min_chunks on every block
+      if (method == kelk::Method::elk || method == kelk::Method::quasi_elk) {
+        opt.kalman_smoother = true;
+        opt.sigma2 = 10.0;
+      }
+      check_distributed(kelk::make_random_gru<double>(4, 2, 0.5, 6), B, 1400, 1, opt, 1e-11, 44);
+    }
+  }
 }
 
 TEST_CASE("the solver duplicates the communicator", "[mpi]") {

@@ -79,9 +79,8 @@ class MethodWorkspace {
     next = smoother_ ? Sequence(alloc("kelk::solve::means"), B, T, D) : b_;
     bulk_ = make_bulk_workspace(space, p.map, p.steps());
     if (method_ == Method::jacobi) return;
-    const int conc = space.concurrency();
     const auto chunks = [&](double summary_cost) {
-      return options.chunks > 0 ? options.chunks : default_chunks(conc, B, T, summary_cost);
+      return options.chunks > 0 ? options.chunks : default_chunks(space, B, T, summary_cost);
     };
     if (dense)
       A_ = Matrices(alloc("kelk::solve::jacobians"), B, T, D, D);
@@ -140,7 +139,8 @@ class MethodWorkspace {
         break;
       case Method::deer:
       case Method::elk:
-        if constexpr (provides_jacobian_v<StepMap>) residual = linearize_dense(space_, p, bulk_, A_, b_);
+        if constexpr (provides_jacobian_v<StepMap>)
+          residual = linearize_dense(space_, p, bulk_, A_, b_);
         break;
       case Method::quasi_deer:
       case Method::quasi_elk:
