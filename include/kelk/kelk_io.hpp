@@ -5,6 +5,10 @@
 
 #include <kelk/kelk_argru.hpp>
 #include <kelk/kelk_config.hpp>
+#if !defined(KELK_HAVE_MPI) || !defined(KELK_HAVE_HDF5)
+#error \
+    "kelk/kelk_io.hpp needs kelk built with MPI and HDF5 (KELK_ENABLE_MPI=ON, KELK_ENABLE_HDF5=ON)"
+#endif
 #include <kelk/kelk_distributed.hpp>
 #include <kelk/kelk_hdf5.hpp>
 #include <kelk/kelk_maps.hpp>
