@@ -59,6 +59,18 @@ if(NOT TARGET kelk::kokkoskernels)
   endif()
 endif()
 
+# Known broken Kokkos / compiler pairs (kelkKokkosChecks.cmake): warn before anything is built.
+include(${CMAKE_CURRENT_LIST_DIR}/kelkKokkosChecks.cmake)
+set(_kelk_view_legacy FALSE)
+if(Kokkos_VERSION VERSION_GREATER_EQUAL 4 AND COMMAND kokkos_check)
+  kokkos_check(OPTIONS IMPL_VIEW_LEGACY RETURN_VALUE _kelk_view_legacy)
+endif()
+kelk_known_kokkos_problem(_kelk_kokkos_problem "${Kokkos_VERSION}" "${CMAKE_CXX_COMPILER_ID}"
+                          "${CMAKE_CXX_COMPILER_VERSION}" "${_kelk_view_legacy}")
+if(_kelk_kokkos_problem)
+  message(WARNING "${_kelk_kokkos_problem}")
+endif()
+
 if(NOT KELK_KOKKOS_REPORTED)
   set(KELK_KOKKOS_REPORTED TRUE)
   message(STATUS "kelk: Kokkos ${Kokkos_VERSION} from ${Kokkos_DIR}")
