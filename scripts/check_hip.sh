@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Compile-only check of kelk on Kokkos's HIP (AMD GPU) backend, on a machine without a GPU.
+#
+#   scripts/check_hip.sh
+#
+# 1. installs Debian's HIP compiler and runtime (hipcc, libamdhip64-dev, rocm-device-libs)
+#    and kelk's build prerequisites, when missing;
+# 2. builds Kokkos 3.4.1 (HIP for gfx908 / MI100 + Serial) and Kokkos Kernels 3.4.1 (no
+#    pre-instantiated kernels, no TPLs) from Debian's trilinos source package into
+#    <deps>/hip/install (deps: $KELK_DEPS_DIR, default <repo>/.deps);
+# 3. configures and builds all of kelk (library, apps, tests; MPI and HDF5 on) with hipcc in
+#    <repo>/build-hip ($KELK_HIP_BUILD_DIR), and fails on any compile error.
+# Nothing is run: without an AMD GPU anything that initialises Kokkos aborts (hipErrorNoDevice).
+# Safe to rerun: Kokkos and Kokkos Kernels are rebuilt only when their stamp files are missing,
+# and kelk's build is incremental. Logs: <deps>/hip/*.log.
+set -euo pipefail
+
+t_start=$SECONDS
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deps=${KELK_DEPS_DIR:-$repo/.deps}
+hip=$deps/hip
+prefix=$hip/install
+build_dir=${KELK_HIP_BUILD_DIR:-$repo/build-hip}
+jobs=$(nproc)
+kokkos_arch=VEGA908
+amdgpu_target=gfx908
+kokkos_stamp=$prefix/.kelk-kokkos-hip-3.4.1-$amdgpu_target
+kernels_stamp=$prefix/.kelk-kokkos-kernels-hip-3.4.1-$amdgpu_target
+# hipcc asks rocm_agent_enumerator for the GPU when it is given no target; without a GPU that
+# prints a (harmless) Python traceback. Name the target instead.
+export HCC_AMDGPU_TARGET=$amdgpu_target
+
+log() { printf '[kelk hip] %s\n' "$*"; }
+duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+# run_logged LOG CMD...: runs CMD with its output in LOG; on failure prints LOG's tail and exits.
+run_logged() {
+  local logfile=$1
+  shift
+  if ! "$@" >"$logfile" 2>&1; then
+    log "FAILED: $*"
+    log "last lines of $logfile:"
+    tail -n 60 "$logfile"
+    exit 1
+  fi
+}
+timings=()
+stage_done() { timings+=("$(printf '%-22s %s' "$1" "$(duration $((SECONDS - $2)))")"); }
+summary() {
+  local line
+  for line in "${timings[@]}"; do log "  $line"; done
+  log "total time: $(duration $((SECONDS - t_start)))"
+}
+trap summary EXIT
+
+mkdir -p "$hip"
+
+# --- 1. Debian packages -------------------------------------------------------
+t=$SECONDS
+packages=(
+  hipcc libamdhip64-dev rocm-device-libs
+  build-essential cmake ninja-build
+  catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev libopenmpi-dev libhdf5-openmpi-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages: all present"
+fi
+hipcc_bin=$(command -v hipcc)
+stage_done "packages" "$t"
+
+# --- 2. Kokkos and Kokkos Kernels with HIP ------------------------------------
+gen=(-G Ninja)
+if [ ! -f "$kokkos_stamp" ] || [ ! -f "$kernels_stamp" ]; then
+  pkgs=$(KELK_DEPS_DIR=$deps bash "$repo/scripts/fetch_kokkos_source.sh")
+fi
+
+t=$SECONDS
+if [ -f "$kokkos_stamp" ]; then
+  log "Kokkos (HIP $amdgpu_target + Serial) already built in $prefix"
+else
+  rm -f "$kernels_stamp"  # Kokkos Kernels must be rebuilt against a new Kokkos
+  log "building Kokkos (HIP $amdgpu_target + Serial) into $prefix (log: $hip/kokkos-build.log)"
+  rm -rf "$hip/build-kokkos"
+  run_logged "$hip/kokkos-configure.log" \
+    cmake -S "$pkgs/kokkos" -B "$hip/build-kokkos" "${gen[@]}" \
+    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DCMAKE_CXX_STANDARD=17 -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DKokkos_ENABLE_HIP=ON -DKokkos_ARCH_"$kokkos_arch"=ON -DKokkos_ENABLE_SERIAL=ON
+  run_logged "$hip/kokkos-build.log" cmake --build "$hip/build-kokkos" -j "$jobs"
+  run_logged "$hip/kokkos-install.log" cmake --install "$hip/build-kokkos"
+  rm -rf "$hip/build-kokkos"
+  touch "$kokkos_stamp"
+fi
+stage_done "Kokkos (HIP)" "$t"
+
+t=$SECONDS
+if [ -f "$kernels_stamp" ]; then
+  log "Kokkos Kernels (HIP) already built in $prefix"
+else
+  log "building Kokkos Kernels (HIP; no pre-instantiated kernels) into $prefix (log: $hip/kokkos-kernels-build.log)"
+  rm -rf "$hip/build-kokkos-kernels"
+  run_logged "$hip/kokkos-kernels-configure.log" \
+    cmake -S "$pkgs/kokkos-kernels" -B "$hip/build-kokkos-kernels" "${gen[@]}" \
+    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DCMAKE_PREFIX_PATH="$prefix" -DKokkos_ROOT="$prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_FLOAT=OFF \
+    -DKokkosKernels_INST_LAYOUTLEFT=OFF -DKokkosKernels_INST_LAYOUTRIGHT=OFF \
+    -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF \
+    -DKokkosKernels_INST_ORDINAL_INT=OFF
+  run_logged "$hip/kokkos-kernels-build.log" cmake --build "$hip/build-kokkos-kernels" -j "$jobs"
+  run_logged "$hip/kokkos-kernels-install.log" cmake --install "$hip/build-kokkos-kernels"
+  rm -rf "$hip/build-kokkos-kernels"
+  touch "$kernels_stamp"
+fi
+stage_done "Kokkos Kernels (HIP)" "$t"
+
+# --- 3. kelk ------------------------------------------------------------------
+# KELK_DEPS_PREFIX=/nonexistent: never pick up the OpenMP build of scripts/build_kokkos.sh.
+# Test discovery defaults to "parse" for a device backend: the device test binary is never run.
+t=$SECONDS
+log "configuring kelk in $build_dir (log: $hip/kelk-configure.log)"
+run_logged "$hip/kelk-configure.log" \
+  cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$hipcc_bin" \
+  -DKokkos_ROOT="$prefix" -DKELK_DEPS_PREFIX=/nonexistent
+grep -E 'kelk: Kokkos (backends|[0-9])' "$hip/kelk-configure.log" || true
+log "building kelk with hipcc (log: $hip/kelk-build.log)"
+# -k 0: compile everything that can be compiled, so that one run reports every error.
+if ! cmake --build "$build_dir" -j "$jobs" -- -k 0 >"$hip/kelk-build.log" 2>&1; then
+  log "FAILED: kelk does not build with Kokkos's HIP backend. Failed steps:"
+  grep -E '^FAILED: ' "$hip/kelk-build.log" | sort -u || true
+  # Each distinct error once, after the outermost and innermost kelk lines of its
+  # instantiation chain when it is reported inside Kokkos (paths relative to the repository).
+  log "errors ([outermost kelk location -> innermost ->] error):"
+  awk -v repo="$repo/" -v deps="$deps/" '
+    function rel(s) { return index(s, repo) == 1 ? substr(s, length(repo) + 1) : s }
+    function flush() {
+      if (err != "") {
+        line = rel(err)
+        if (first != "") line = rel(first) " -> " line
+        if (last != "" && last != first) line = rel(last) " -> " line
+        print substr(line, 1, 500)
+      }
+      err = ""; first = ""; last = ""
+    }
+    / (fatal )?error: / { flush(); err = $0; next }
+    /^(FAILED: |\[[0-9]+\/[0-9]+\] |[0-9]+ errors? generated)/ { flush(); next }
+    err != "" && index($0, repo) == 1 && index($0, deps) != 1 && / note: / {
+      sub(/: note:.*/, ""); if (first == "") first = $0; last = $0
+    }
+    END { flush() }
+  ' "$hip/kelk-build.log" | sort | uniq -c | head -n 100 || true
+  log "last lines of $hip/kelk-build.log:"
+  tail -n 60 "$hip/kelk-build.log"
+  stage_done "kelk (hipcc), FAILED" "$t"
+  exit 1
+fi
+stage_done "kelk (hipcc)" "$t"
+
+log "OK: kelk builds with Kokkos's HIP backend ($amdgpu_target), in $build_dir"
