@@ -61,20 +61,7 @@ packages=(
   build-essential cmake ninja-build
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev libopenmpi-dev libhdf5-openmpi-dev
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -q
-  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  log "Debian packages: all present"
-fi
+bash "$repo/scripts/install_packages.sh" "kelk hip" "${packages[@]}"
 hipcc_bin=$(command -v hipcc)
 stage_done "packages" "$t"
 

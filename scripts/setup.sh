@@ -29,20 +29,7 @@ packages=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   python3-numpy python3-h5py python3-matplotlib
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -q
-  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  log "Debian packages: all present"
-fi
+bash "$repo/scripts/install_packages.sh" "kelk setup" "${packages[@]}"
 
 # --- 2. Kokkos ----------------------------------------------------------------
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE="$build_type")
