@@ -71,21 +71,29 @@ if [ ! -f "$kokkos_stamp" ] || [ ! -f "$kernels_stamp" ]; then
   pkgs=$(KELK_DEPS_DIR=$deps bash "$repo/scripts/fetch_kokkos_source.sh")
 fi
 
+# build_and_install PACKAGE CMAKE_ARGS...: configure, build and install <pkgs>/PACKAGE with hipcc
+# into the prefix, logs in $hip/PACKAGE-{configure,build,install}.log.
+build_and_install() {
+  local name=$1
+  shift
+  rm -rf "$hip/build-$name"
+  run_logged "$hip/$name-configure.log" \
+    cmake -S "$pkgs/$name" -B "$hip/build-$name" "${gen[@]}" \
+    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DCMAKE_POSITION_INDEPENDENT_CODE=ON "$@"
+  run_logged "$hip/$name-build.log" cmake --build "$hip/build-$name" -j "$jobs"
+  run_logged "$hip/$name-install.log" cmake --install "$hip/build-$name"
+  rm -rf "$hip/build-$name"
+}
+
 t=$SECONDS
 if [ -f "$kokkos_stamp" ]; then
   log "Kokkos (HIP $amdgpu_target + Serial) already built in $prefix"
 else
   rm -f "$kernels_stamp"  # Kokkos Kernels must be rebuilt against a new Kokkos
   log "building Kokkos (HIP $amdgpu_target + Serial) into $prefix (log: $hip/kokkos-build.log)"
-  rm -rf "$hip/build-kokkos"
-  run_logged "$hip/kokkos-configure.log" \
-    cmake -S "$pkgs/kokkos" -B "$hip/build-kokkos" "${gen[@]}" \
-    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-    -DCMAKE_CXX_STANDARD=17 -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  build_and_install kokkos -DCMAKE_CXX_STANDARD=17 \
     -DKokkos_ENABLE_HIP=ON -DKokkos_ARCH_"$kokkos_arch"=ON -DKokkos_ENABLE_SERIAL=ON
-  run_logged "$hip/kokkos-build.log" cmake --build "$hip/build-kokkos" -j "$jobs"
-  run_logged "$hip/kokkos-install.log" cmake --install "$hip/build-kokkos"
-  rm -rf "$hip/build-kokkos"
   touch "$kokkos_stamp"
 fi
 stage_done "Kokkos (HIP)" "$t"
@@ -95,18 +103,11 @@ if [ -f "$kernels_stamp" ]; then
   log "Kokkos Kernels (HIP) already built in $prefix"
 else
   log "building Kokkos Kernels (HIP; no pre-instantiated kernels) into $prefix (log: $hip/kokkos-kernels-build.log)"
-  rm -rf "$hip/build-kokkos-kernels"
-  run_logged "$hip/kokkos-kernels-configure.log" \
-    cmake -S "$pkgs/kokkos-kernels" -B "$hip/build-kokkos-kernels" "${gen[@]}" \
-    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-    -DCMAKE_PREFIX_PATH="$prefix" -DKokkos_ROOT="$prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  build_and_install kokkos-kernels -DCMAKE_PREFIX_PATH="$prefix" -DKokkos_ROOT="$prefix" \
     -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_FLOAT=OFF \
     -DKokkosKernels_INST_LAYOUTLEFT=OFF -DKokkosKernels_INST_LAYOUTRIGHT=OFF \
     -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF \
     -DKokkosKernels_INST_ORDINAL_INT=OFF
-  run_logged "$hip/kokkos-kernels-build.log" cmake --build "$hip/build-kokkos-kernels" -j "$jobs"
-  run_logged "$hip/kokkos-kernels-install.log" cmake --install "$hip/build-kokkos-kernels"
-  rm -rf "$hip/build-kokkos-kernels"
   touch "$kernels_stamp"
 fi
 stage_done "Kokkos Kernels (HIP)" "$t"

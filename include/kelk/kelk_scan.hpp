@@ -2,6 +2,8 @@
 // sequences of T elements, generic over the element algebra (ALGORITHMS.md section 4).
 #pragma once
 
+#include <kelk/impl/kelk_dense.hpp>
+
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -114,13 +116,18 @@ struct SummaryAlgebra {
   KOKKOS_FUNCTION void summarize(int b, int j_begin, int j_end, value_type* summary,
                                  value_type* scratch) const {
     const int n = static_cast<int>(summaries.extent(2));
-    value_type* tmp = scratch;
     value_type* work = scratch + n;
-    copy(&summaries(b, first + j_begin, 0), summary, n);
+    // ping-pong between summary and scratch; one copy at the end when the result is in scratch
+    value_type* acc = summary;
+    value_type* next = scratch;
+    impl::copy(&summaries(b, first + j_begin, 0), acc, n);
     for (int j = j_begin + 1; j < j_end; ++j) {
-      inner.combine(summary, &summaries(b, first + j, 0), tmp, work);
-      copy(tmp, summary, n);
+      inner.combine(acc, &summaries(b, first + j, 0), next, work);
+      value_type* done = next;
+      next = acc;
+      acc = done;
     }
+    if (acc != summary) impl::copy(acc, summary, n);
   }
   KOKKOS_FUNCTION void combine(const value_type* earlier, const value_type* later, value_type* out,
                                value_type* scratch) const {
@@ -138,13 +145,9 @@ struct SummaryAlgebra {
       inner.apply(&summaries(b, first + j, 0), x, next, scratch);
       x = next;
     }
-    if (state_out != nullptr) copy(x, state_out, static_cast<int>(carried.extent(2)));
+    if (state_out != nullptr) impl::copy(x, state_out, static_cast<int>(carried.extent(2)));
   }
 
- private:
-  static KOKKOS_INLINE_FUNCTION void copy(const value_type* src, value_type* dst, int n) {
-    for (int i = 0; i < n; ++i) dst[i] = src[i];
-  }
 };
 
 struct NoNestedScan {};
