@@ -121,6 +121,11 @@ TEST_CASE("the step-map contract is checked at compile time", "[maps]") {
   STATIC_REQUIRE_FALSE(kelk::impl::has_step<NotAMap>::value);
   STATIC_REQUIRE(kelk::provides_jacobian_v<kelk::Gru<float>>);
   STATIC_REQUIRE(kelk::provides_jacobian_diagonal_v<kelk::Lorenz96<double>>);
+  using Space = Kokkos::DefaultExecutionSpace::memory_space;
+  STATIC_REQUIRE(kelk::provides_projected_form_v<kelk::Gru<float>, Space>);
+  STATIC_REQUIRE(kelk::provides_projected_form_v<kelk::Elman<double>, Space>);
+  STATIC_REQUIRE_FALSE(kelk::provides_projected_form_v<kelk::Lorenz96<double>, Space>);
+  STATIC_REQUIRE_FALSE(kelk::provides_projected_form_v<StepOnlyMap, Space>);
 }
 
 TEST_CASE("a user map with only step() runs sequential and jacobi, and refuses deer", "[maps]") {

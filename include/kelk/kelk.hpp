@@ -7,6 +7,7 @@
 #include <kelk/kelk_initialize.hpp>
 #include <kelk/kelk_kalman.hpp>
 #include <kelk/kelk_maps.hpp>
+#include <kelk/kelk_math.hpp>
 #include <kelk/kelk_options.hpp>
 #include <kelk/kelk_scan.hpp>
 #include <kelk/kelk_solve.hpp>

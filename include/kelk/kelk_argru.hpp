@@ -82,10 +82,6 @@ struct ArGru {
   }
 
  private:
-  static KOKKOS_FUNCTION Scalar softplus(Scalar a) {
-    return (a > Scalar(0) ? a : Scalar(0)) + impl::log1p(impl::exp(-impl::abs(a)));
-  }
-
   /// f = s+; scratch = [r, z, m, n, g] where g = a_mu + sigma(l) eps a_ls = d x+ / d o.
   KOKKOS_FUNCTION void forward(const Scalar* s, Scalar eps, Scalar* f, Scalar* scratch) const {
     const int P = hidden();
@@ -106,17 +102,17 @@ struct ArGru {
     impl::gemv(Scalar(1), U_n.data(), P, P, h, Scalar(1), m);
     Scalar mu = c_mu, ell = c_ls;
     for (int i = 0; i < P; ++i) {
-      r[i] = impl::sigmoid(r[i]);
-      z[i] = impl::sigmoid(z[i]);
-      n[i] = impl::tanh(w_n(i) * x + b_n(i) + r[i] * m[i]);
+      r[i] = math::sigmoid(r[i]);
+      z[i] = math::sigmoid(z[i]);
+      n[i] = math::tanh(w_n(i) * x + b_n(i) + r[i] * m[i]);
       const Scalar hp = n[i] + z[i] * (h[i] - n[i]);
       f[1 + i] = hp;
       const Scalar o = hp + x;
       mu += a_mu(i) * o;
       ell += a_ls(i) * o;
     }
-    f[0] = mu + softplus(ell) * eps;
-    const Scalar dsp = impl::sigmoid(ell) * eps;  // softplus' = sigma
+    f[0] = mu + math::softplus(ell) * eps;
+    const Scalar dsp = math::sigmoid(ell) * eps;  // softplus' = sigma
     for (int i = 0; i < P; ++i) g[i] = a_mu(i) + dsp * a_ls(i);
   }
 

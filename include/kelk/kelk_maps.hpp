@@ -4,15 +4,18 @@
 
 #include <kelk/impl/kelk_compat.hpp>
 #include <kelk/impl/kelk_dense.hpp>
+#include <kelk/kelk_math.hpp>
 #include <kelk/kelk_step_map.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kelk {
@@ -53,6 +56,62 @@ struct ProjectionBatch {
   ProjectionBatch& operator=(const ProjectionBatch&) = delete;
 };
 
+/// The matrices stacked row-wise into one (sum of rows) x cols matrix, in their memory space.
+template <class Matrix>
+Kokkos::View<typename Matrix::non_const_value_type**, Kokkos::LayoutRight,
+             typename Matrix::memory_space>
+stack_rows(const std::string& label, std::initializer_list<Matrix> parts) {
+  std::size_t rows = 0;
+  const std::size_t cols = parts.size() ? parts.begin()->extent(1) : 0;
+  for (const auto& m : parts) rows += m.extent(0);
+  Kokkos::View<typename Matrix::non_const_value_type**, Kokkos::LayoutRight,
+               typename Matrix::memory_space>
+      out(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), rows, cols);
+  std::size_t at = 0;
+  for (const auto& m : parts) {
+    Kokkos::deep_copy(Kokkos::subview(out, std::make_pair(at, at + m.extent(0)), Kokkos::ALL),
+                      m);
+    at += m.extent(0);
+  }
+  return out;
+}
+
+/// f = tanh(f + c), in place (restrict: lets the compiler vectorise without alias checks).
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION void add_bias_tanh(T* KOKKOS_RESTRICT f, const T* KOKKOS_RESTRICT c, int D) {
+  for (int i = 0; i < D; ++i) f[i] = math::tanh(f[i] + c[i]);
+}
+
+/// row = g w (restrict: vectorises without alias checks).
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION void scale_row(T g, const T* KOKKOS_RESTRICT w, T* KOKKOS_RESTRICT row,
+                                           int D) {
+  for (int j = 0; j < D; ++j) row[j] = g * w[j];
+}
+
+/// One row of the GRU's bulk evaluation, in place: the pre-activations pre_r, pre_z (input and
+/// recurrent parts summed), in_n = W_in u and g = W_hn h become the gates r, z, n and
+/// g + b_hn; f = (1 - z) n + z h. (A function with restrict pointers so that the loop
+/// vectorises: GCC gives up on more than 10 run-time alias checks.)
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION void gru_gates_row(T* KOKKOS_RESTRICT r, T* KOKKOS_RESTRICT z,
+                                          T* KOKKOS_RESTRICT n, T* KOKKOS_RESTRICT g,
+                                          const T* KOKKOS_RESTRICT h, T* KOKKOS_RESTRICT f,
+                                          const T* b_ir, const T* b_iz, const T* b_in,
+                                          const T* b_hn, int D) {
+  for (int i = 0; i < D; ++i) {
+    const T ri = math::sigmoid(r[i] + b_ir[i]);
+    const T zi = math::sigmoid(z[i] + b_iz[i]);
+    const T gi = g[i] + b_hn[i];
+    const T ni = math::tanh(n[i] + b_in[i] + ri * gi);
+    f[i] = (T(1) - zi) * ni + zi * h[i];
+    r[i] = ri;
+    z[i] = zi;
+    g[i] = gi;
+    n[i] = ni;
+  }
+}
+
 /// The GRU cell's Jacobian by the product rule, row i:
 ///   dh'_i/dh_j = z_i delta_ij + c_n W_hn(i, j) + c_r W_hr(i, j) + c_z W_hz(i, j),
 /// from the gate values r, z, n, the term g = W_hn h + b_hn inside the reset product, and h.
@@ -69,6 +128,13 @@ struct GruJacobianRow {
   KOKKOS_INLINE_FUNCTION T entry(const Matrix& W_hn, const Matrix& W_hr, const Matrix& W_hz, int i,
                                  int j) const {
     return c_n * W_hn(i, j) + c_r * W_hr(i, j) + c_z * W_hz(i, j);
+  }
+  /// The whole row from the weight rows (restrict: vectorises without alias checks).
+  KOKKOS_FORCEINLINE_FUNCTION void write_row(const T* KOKKOS_RESTRICT w_hn,
+                                             const T* KOKKOS_RESTRICT w_hr,
+                                             const T* KOKKOS_RESTRICT w_hz, T* KOKKOS_RESTRICT row,
+                                             int D) const {
+    for (int j = 0; j < D; ++j) row[j] = c_n * w_hn[j] + c_r * w_hr[j] + c_z * w_hz[j];
   }
 };
 }  // namespace impl
@@ -91,7 +157,7 @@ struct Elman {
   KOKKOS_FUNCTION void step(const Scalar* s, const Scalar* u, Scalar* f, Scalar*) const {
     const int D = static_cast<int>(W.extent(0));
     pre_activation(s, u, f);
-    for (int i = 0; i < D; ++i) f[i] = impl::tanh(f[i]);
+    for (int i = 0; i < D; ++i) f[i] = math::tanh(f[i]);
   }
 
   KOKKOS_FUNCTION void jacobian(const Scalar* s, const Scalar* u, Scalar* f, Scalar* jac,
@@ -109,6 +175,21 @@ struct Elman {
     const int D = static_cast<int>(W.extent(0));
     step(s, u, f, scratch);
     for (int i = 0; i < D; ++i) diag[i] = (Scalar(1) - f[i] * f[i]) * W(i, i);
+  }
+
+  /// Projected form (kelk_step_map.hpp): f = tanh(W s + U u + c), P = D.
+  int projection_dim() const { return state_dim(); }
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> recurrent_weights() const {
+    return W;
+  }
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> input_weights() const {
+    return U;
+  }
+  KOKKOS_FUNCTION void finish_step(const Scalar*, const Scalar* ws, const Scalar* vu,
+                                   Scalar* KOKKOS_RESTRICT f) const {
+    const int D = static_cast<int>(W.extent(0));
+    const Scalar* bias = c.data();  // a local pointer: see Gru::finish_step
+    for (int i = 0; i < D; ++i) f[i] = math::tanh(bias[i] + vu[i] + ws[i]);
   }
 
   /// Bulk evaluation: f = tanh(prev W^T + u U^T + c) by two gemms over the rows, then the
@@ -130,15 +211,15 @@ struct Elman {
         "kelk::Elman::bulk",
         Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
         KOKKOS_LAMBDA(std::int64_t r) {
-          for (int i = 0; i < D; ++i) {
-            const Scalar h = impl::tanh(f(r, i) + self.c(i));
-            f(r, i) = h;
-            const Scalar g = Scalar(1) - h * h;
-            if (what == BulkOutput::diagonal) {
-              out[r * D + i] = g * self.W(i, i);
-            } else if (what == BulkOutput::jacobian) {
-              Scalar* row = out + (r * D + i) * D;
-              for (int j = 0; j < D; ++j) row[j] = g * self.W(i, j);
+          // f first, then the derivative terms: no branch inside the vectorised loops
+          Scalar* fr = &f(r, 0);
+          impl::add_bias_tanh(fr, self.c.data(), D);
+          if (what == BulkOutput::diagonal) {
+            for (int i = 0; i < D; ++i) out[r * D + i] = (Scalar(1) - fr[i] * fr[i]) * self.W(i, i);
+          } else if (what == BulkOutput::jacobian) {
+            for (int i = 0; i < D; ++i) {
+              const Scalar g = Scalar(1) - fr[i] * fr[i];
+              impl::scale_row(g, &self.W(i, 0), out + (r * D + i) * D, D);
             }
           }
         });
@@ -205,6 +286,30 @@ struct Gru {
           z[i];
   }
 
+  /// Projected form (kelk_step_map.hpp), P = 3D: ws = [W_hr; W_hz; W_hn] h and
+  /// vu = [W_ir; W_iz; W_in] u; the stacked matrices are built on each call (once per solve).
+  int projection_dim() const { return 3 * state_dim(); }
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> recurrent_weights() const {
+    return impl::stack_rows("kelk::Gru::W_h", {W_hr, W_hz, W_hn});
+  }
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, MemorySpace> input_weights() const {
+    return impl::stack_rows("kelk::Gru::W_i", {W_ir, W_iz, W_in});
+  }
+  KOKKOS_FUNCTION void finish_step(const Scalar* h, const Scalar* ws, const Scalar* vu,
+                                   Scalar* KOKKOS_RESTRICT f) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    // the biases through local pointers, f restrict (the contract says nothing aliases): with
+    // the Views' own pointers reloaded after every store, or more than 10 run-time alias checks,
+    // GCC does not vectorise the loop
+    const Scalar *bir = b_ir.data(), *biz = b_iz.data(), *bin = b_in.data(), *bhn = b_hn.data();
+    for (int i = 0; i < D; ++i) {
+      const Scalar r = math::sigmoid(bir[i] + vu[i] + ws[i]);
+      const Scalar z = math::sigmoid(biz[i] + vu[D + i] + ws[D + i]);
+      const Scalar n = math::tanh(bin[i] + vu[2 * D + i] + r * (bhn[i] + ws[2 * D + i]));
+      f[i] = (Scalar(1) - z) * n + z * h[i];
+    }
+  }
+
   /// Bulk evaluation: the gates' pre-activations of all rows by six gemms (three recurrent,
   /// three input projections) into four n x D blocks of scratch, then the gates, f and the
   /// derivative terms row by row.
@@ -232,21 +337,23 @@ struct Gru {
         "kelk::Gru::bulk",
         Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
         KOKKOS_LAMBDA(std::int64_t row) {
-          for (int i = 0; i < D; ++i) {
-            const Scalar r = impl::sigmoid(pre_r(row, i) + self.b_ir(i));
-            const Scalar z = impl::sigmoid(pre_z(row, i) + self.b_iz(i));
-            const Scalar g = g_n(row, i) + self.b_hn(i);
-            const Scalar nv = impl::tanh(in_n(row, i) + self.b_in(i) + r * g);
-            const Scalar h = prev(row, i);
-            f(row, i) = (Scalar(1) - z) * nv + z * h;
-            if (what == BulkOutput::value) continue;
-            const impl::GruJacobianRow<Scalar> c(r, z, g, nv, h);
-            if (what == BulkOutput::diagonal) {
-              out[row * D + i] = c.entry(self.W_hn, self.W_hr, self.W_hz, i, i) + z;
-            } else {
+          // the gates and f first (vectorised, in place in the scratch blocks), then the
+          // derivative terms from the stored gates: no branch inside the loops
+          Scalar *r = &pre_r(row, 0), *z = &pre_z(row, 0), *nv = &in_n(row, 0), *g = &g_n(row, 0);
+          const Scalar* h = &prev(row, 0);
+          impl::gru_gates_row(r, z, nv, g, h, &f(row, 0), self.b_ir.data(), self.b_iz.data(),
+                              self.b_in.data(), self.b_hn.data(), int(D));
+          if (what == BulkOutput::diagonal) {
+            for (int i = 0; i < D; ++i)
+              out[row * D + i] = impl::GruJacobianRow<Scalar>(r[i], z[i], g[i], nv[i], h[i])
+                                     .entry(self.W_hn, self.W_hr, self.W_hz, i, i) +
+                                 z[i];
+          } else if (what == BulkOutput::jacobian) {
+            for (int i = 0; i < D; ++i) {
+              const impl::GruJacobianRow<Scalar> c(r[i], z[i], g[i], nv[i], h[i]);
               Scalar* jrow = out + (row * D + i) * D;
-              for (int j = 0; j < D; ++j) jrow[j] = c.entry(self.W_hn, self.W_hr, self.W_hz, i, j);
-              jrow[i] += z;
+              c.write_row(&self.W_hn(i, 0), &self.W_hr(i, 0), &self.W_hz(i, 0), jrow, int(D));
+              jrow[i] += z[i];
             }
           }
         });
@@ -271,9 +378,9 @@ struct Gru {
     impl::gemv(Scalar(1), W_hn.data(), D, D, h, Scalar(1), g);
     impl::gemv(Scalar(1), W_in.data(), D, Din, u, Scalar(1), n);
     for (int i = 0; i < D; ++i) {
-      r[i] = impl::sigmoid(r[i]);
-      z[i] = impl::sigmoid(z[i]);
-      n[i] = impl::tanh(n[i] + r[i] * g[i]);
+      r[i] = math::sigmoid(r[i]);
+      z[i] = math::sigmoid(z[i]);
+      n[i] = math::tanh(n[i] + r[i] * g[i]);
       f[i] = (Scalar(1) - z[i]) * n[i] + z[i] * h[i];
     }
   }

@@ -64,6 +64,25 @@ namespace kelk {
 /// It must agree with `step`, `jacobian` and `jacobian_diagonal` to round-off (summation order
 /// may differ). The built-in Elman and GRU maps implement it with KokkosBlas::gemm, which runs
 /// the host BLAS when Kokkos Kernels was built with it.
+///
+/// Optionally, a map of the form f(s, u) = g(s, W s, V u), with W (P x D) and V (P x Din) its
+/// stacked recurrent and input weights (an RNN cell: P = D for Elman, 3D for a GRU), can say
+/// so; the `sequential` method then projects the inputs of a whole tile of steps with one
+/// matrix product, and per step computes W s in one pass over W (for a batch of sequences:
+/// one matrix product over the batch) and finishes with g:
+///
+/// \code
+///   using memory_space = ...;    // where the weights live
+///   int projection_dim() const;  // P (host)
+///   // host, called once per solve: W (P x D) and V (P x Din), row-major, in memory_space
+///   Kokkos::View<const value_type**, Kokkos::LayoutRight, memory_space> recurrent_weights() const;
+///   Kokkos::View<const value_type**, Kokkos::LayoutRight, memory_space> input_weights() const;
+///   // f = g(s, ws, vu) from ws = W s and vu = V u (P scalars each; the map adds its biases)
+///   KOKKOS_FUNCTION void finish_step(const value_type* s, const value_type* ws,
+///                                    const value_type* vu, value_type* f) const;
+/// \endcode
+///
+/// finish_step(s, W s, V u, f) must equal step(s, u, f, scratch) to round-off.
 
 /// What a bulk evaluation writes besides f.
 enum class BulkOutput { value, diagonal, jacobian };
@@ -140,7 +159,44 @@ struct has_bulk<
                     BulkOutput::value, std::declval<typename M::value_type*>()))>>
     : std::true_type {};
 
+template <class M, class = void>
+struct has_finish_step : std::false_type {};
+template <class M>
+struct has_finish_step<
+    M, std::void_t<decltype(std::declval<const M&>().finish_step(
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(), std::declval<typename M::value_type*>()))>>
+    : std::true_type {};
+
+template <class M, class MemorySpace, class = void>
+struct has_projected_form : std::false_type {};
+template <class M, class MemorySpace>
+struct has_projected_form<M, MemorySpace,
+                          std::void_t<decltype(std::declval<const M&>().projection_dim()),
+                                      decltype(std::declval<const M&>().recurrent_weights()),
+                                      decltype(std::declval<const M&>().input_weights())>>
+    : std::bool_constant<
+          has_finish_step<M>::value &&
+          std::is_convertible<decltype(std::declval<const M&>().projection_dim()), int>::value &&
+          std::is_convertible<
+              decltype(std::declval<const M&>().recurrent_weights()),
+              Kokkos::View<const typename M::value_type**, Kokkos::LayoutRight, MemorySpace>>::value &&
+          std::is_convertible<
+              decltype(std::declval<const M&>().input_weights()),
+              Kokkos::View<const typename M::value_type**, Kokkos::LayoutRight, MemorySpace>>::value> {
+};
+
+/// The projected form in the map's own memory_space (instantiated only for maps with finish_step).
+template <class M>
+struct has_complete_projected_form : has_projected_form<M, typename M::memory_space> {};
+
 }  // namespace impl
+
+/// True when M has the projected form f(s, u) = g(s, W s, V u) with its weights in MemorySpace
+/// (the optional `projection_dim`, `recurrent_weights`, `input_weights`, `finish_step`).
+template <class M, class MemorySpace>
+inline constexpr bool provides_projected_form_v = impl::has_projected_form<M, MemorySpace>::value;
 
 /// True when M evaluates many steps at once on ExecutionSpace (the optional `bulk`).
 template <class M, class ExecutionSpace>
@@ -166,6 +222,11 @@ constexpr void check_step_map() {
   static_assert(impl::has_step<M>::value,
                 "kelk: a step map must provide `KOKKOS_FUNCTION void step(const value_type* s, "
                 "const value_type* u, value_type* f, value_type* scratch) const`");
+  static_assert(std::disjunction<std::negation<impl::has_finish_step<M>>,
+                                 impl::has_complete_projected_form<M>>::value,
+                "kelk: a step map with `finish_step` (the projected form) must also provide "
+                "`int projection_dim() const` and `recurrent_weights()` / `input_weights()` "
+                "returning Kokkos::View<const value_type**, Kokkos::LayoutRight, memory_space>");
 }
 
 }  // namespace kelk

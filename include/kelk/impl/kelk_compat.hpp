@@ -1,6 +1,6 @@
 // Portability shims between Kokkos / Kokkos Kernels 3.4 (Debian, Trilinos 13.2) and 4 (clusters).
 // Every version difference kelk depends on lives here:
-//   - math functions moved out of Kokkos::Experimental (Kokkos 4);
+//   - math functions moved out of Kokkos::Experimental (Kokkos 4; used by kelk_math.hpp);
 //   - custom reduction types need volatile join overloads (Kokkos 3 only);
 //   - the serial gemv moved from KokkosBatched to KokkosBlas (Kokkos Kernels 4 keeps only a
 //     KokkosBatched::SerialGemv stub that aborts at run time);
@@ -58,18 +58,6 @@
 namespace kelk::impl {
 
 template <class T>
-KOKKOS_INLINE_FUNCTION T tanh(T x) {
-  return KELK_IMPL_KOKKOS_MATH::tanh(x);
-}
-template <class T>
-KOKKOS_INLINE_FUNCTION T exp(T x) {
-  return KELK_IMPL_KOKKOS_MATH::exp(x);
-}
-template <class T>
-KOKKOS_INLINE_FUNCTION T log1p(T x) {
-  return KELK_IMPL_KOKKOS_MATH::log1p(x);
-}
-template <class T>
 KOKKOS_INLINE_FUNCTION T abs(T x) {
   return x < T(0) ? -x : x;
 }
@@ -78,14 +66,6 @@ template <class T>
 KOKKOS_INLINE_FUNCTION bool is_finite(T x) {
   return (x - x) == T(0);
 }
-/// The logistic function, written to stay finite for large |x|.
-template <class T>
-KOKKOS_INLINE_FUNCTION T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
-  const T e = exp(x);
-  return e / (T(1) + e);
-}
-
 /// The transpose tags of the serial routines (KokkosBatched::Trans is KokkosBlas::Trans in 4).
 using KokkosBatched::Trans;
 
