@@ -109,6 +109,17 @@ std::map<std::string, std::function<std::vector<Case>(const Settings&)>> named_s
     for (auto c : grid(gru, fp64, {1}, {20000}, {32, 64}, {"deer"}, s.Din, 8)) cases.push_back(c);
     return cases;
   };
+  // target E1: kelk's sequential method against the baseline, one thread
+  sweeps["sequential"] = [=](const Settings& s) {
+    std::vector<Case> cases;
+    for (const std::string prec : {"fp64", "fp32"}) {
+      for (auto c : grid({"gru", "elman"}, {prec}, {1}, {100000}, {8, 16, 32, 64}, {"sequential"}, s.Din, 0))
+        cases.push_back(c);
+      for (auto c : grid({"gru", "elman"}, {prec}, {16}, {10000}, {8, 16, 32, 64}, {"sequential"}, s.Din, 0))
+        cases.push_back(c);
+    }
+    return cases;
+  };
   sweeps["scan_T"] = [=](const Settings& s) {
     return grid(gru, fp64, {1}, {1000, 10000, 100000, 1000000}, {32}, newton, s.Din, 0);
   };
@@ -479,11 +490,14 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
         };
         copy_back = [=] { Kokkos::deep_copy(reference, dref); };
       }
-      // warm-up: both per-step products; keep the faster
+      // warm-up: every per-step product (the batched one for B > 1); keep the fastest
       auto kind = kelk::bench::MatVec::loop;
       if (flops > 0) {
         double best = 1e30;
-        for (auto k : {kelk::bench::MatVec::loop, kelk::bench::MatVec::blas}) {
+        std::vector<kelk::bench::MatVec> kinds{kelk::bench::MatVec::loop, kelk::bench::MatVec::blas,
+                                               kelk::bench::MatVec::blocked};
+        if (B > 1) kinds.push_back(kelk::bench::MatVec::batched);
+        for (auto k : kinds) {
           Kokkos::Timer timer;
           run(k);
           if (timer.seconds() < best) best = timer.seconds(), kind = k;

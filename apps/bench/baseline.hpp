@@ -1,13 +1,16 @@
 // The sequential evaluation a user would write without kelk, as fast as we can make it: all
 // input projections up front as one matrix product (BLAS through KokkosBlas::gemm), then per
 // step one matrix-vector product with the stacked recurrent weights and the gate
-// nonlinearities (the same gate functions as kelk's maps). Every speedup kelk-bench reports is
-// relative to this code. Host memory only.
+// nonlinearities (the same vectorised gate functions as kelk's maps, kelk_math.hpp: the
+// fastest measured, see docs/PERFORMANCE.md). Per step the recurrent product is a BLAS gemv, an
+// inline loop, or for a batch one gemm over the batch; kelk-bench keeps the fastest. Every
+// speedup kelk-bench reports is relative to this code. Host memory only.
 #pragma once
 
 #include <kelk/kelk.hpp>
 
 #include <KokkosBlas2_gemv.hpp>
+#include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
@@ -20,10 +23,20 @@ using HostMatrix = Kokkos::View<Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace
 template <class Scalar>
 using HostSequence = Kokkos::View<Scalar***, Kokkos::LayoutRight, Kokkos::HostSpace>;
 
-/// How the per-step recurrent product is computed: a BLAS gemv call, or an inline loop the
-/// compiler vectorises (no call overhead, better for small D).
-enum class MatVec { blas, loop };
-inline const char* to_string(MatVec m) { return m == MatVec::blas ? "blas-gemv" : "simd-loop"; }
+/// How the per-step recurrent product is computed: a BLAS gemv call per sequence, an inline
+/// loop the compiler vectorises (no call overhead, better for small D), or, for a batch of
+/// sequences, one BLAS gemm over the batch per step (the sequences share each pass over W).
+/// `blocked` is kelk's own register-blocked product on W^T (impl::transposed_product), so that
+/// the baseline is never slower than the library's loop for want of that trick.
+enum class MatVec { blas, loop, blocked, batched };
+inline const char* to_string(MatVec m) {
+  switch (m) {
+    case MatVec::blas: return "blas-gemv";
+    case MatVec::loop: return "simd-loop";
+    case MatVec::blocked: return "blocked-transposed";
+    default: return "blas-gemm-batch";
+  }
+}
 
 /// y = W x for the row-major m x n W.
 template <class Scalar>
@@ -42,6 +55,46 @@ inline void matvec(MatVec kind, const HostMatrix<Scalar>& W, const Scalar* x, Sc
 #pragma omp simd reduction(+ : acc)
     for (int j = 0; j < n; ++j) acc += w[std::int64_t(i) * n + j] * x[j];
     y[i] = acc;
+  }
+}
+
+/// Runs the recurrence h_t = cell(X row of step t, W h_{t-1}, h_{t-1}) over every sequence, with
+/// the per-step product W h of the given kind. X holds the input projections, (B T) x P.
+template <class Scalar, class Cell>
+void run_recurrence(MatVec kind, const HostMatrix<Scalar>& W, const HostMatrix<Scalar>& X,
+                    const HostMatrix<const Scalar>& s0, const HostSequence<Scalar>& states,
+                    const Cell& cell) {
+  const int B = int(states.extent(0)), T = int(states.extent(1)), D = int(states.extent(2));
+  const int P = int(W.extent(0));
+  if (kind == MatVec::batched) {
+    HostMatrix<Scalar> h("kelk::bench::h", B, D), p("kelk::bench::p", B, P);
+    Kokkos::deep_copy(h, s0);
+    for (int t = 0; t < T; ++t) {
+      KokkosBlas::gemm("N", "T", Scalar(1), h, W, Scalar(0), p);
+      for (int b = 0; b < B; ++b) {
+        Scalar* out = &states(b, t, 0);
+        cell(&X(std::int64_t(b) * T + t, 0), &p(b, 0), &h(b, 0), out);
+        for (int d = 0; d < D; ++d) h(b, d) = out[d];
+      }
+    }
+    return;
+  }
+  Kokkos::View<Scalar*, Kokkos::HostSpace> p("kelk::bench::p", P);
+  HostMatrix<Scalar> WT("kelk::bench::W_transposed", kind == MatVec::blocked ? D : 0, P);
+  if (kind == MatVec::blocked)
+    for (int i = 0; i < P; ++i)
+      for (int j = 0; j < D; ++j) WT(j, i) = W(i, j);
+  for (int b = 0; b < B; ++b) {
+    const Scalar* h = &s0(b, 0);
+    for (int t = 0; t < T; ++t) {
+      if (kind == MatVec::blocked)
+        impl::transposed_product(WT.data(), h, p.data(), D, P);
+      else
+        matvec(kind, W, h, p.data());
+      Scalar* out = &states(b, t, 0);
+      cell(&X(std::int64_t(b) * T + t, 0), p.data(), h, out);
+      h = out;
+    }
   }
 }
 
@@ -100,22 +153,16 @@ class GruBaseline {
     HostMatrix<Scalar> X(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::bench::X"),
                          std::int64_t(B) * T, 3 * D);
     project_inputs(u.data(), std::int64_t(B) * T, Din_, Wi_, bi_, X);
-    Kokkos::View<Scalar*, Kokkos::HostSpace> p("kelk::bench::p", 3 * D);
-    for (int b = 0; b < B; ++b) {
-      const Scalar* h = &s0(b, 0);
-      for (int t = 0; t < T; ++t) {
-        matvec(kind, Wh_, h, p.data());
-        const Scalar* x = &X(std::int64_t(b) * T + t, 0);
-        Scalar* out = &states(b, t, 0);
-        for (int i = 0; i < D; ++i) {
-          const Scalar r = impl::sigmoid(x[i] + p(i));
-          const Scalar z = impl::sigmoid(x[D + i] + p(D + i));
-          const Scalar n = impl::tanh(x[2 * D + i] + r * (p(2 * D + i) + b_hn_(i)));
-          out[i] = (Scalar(1) - z) * n + z * h[i];
-        }
-        h = out;
-      }
-    }
+    const auto b_hn = b_hn_;
+    run_recurrence(kind, Wh_, X, s0, states,
+                   [=](const Scalar* x, const Scalar* p, const Scalar* h, Scalar* out) {
+                     for (int i = 0; i < D; ++i) {
+                       const Scalar r = math::sigmoid(x[i] + p[i]);
+                       const Scalar z = math::sigmoid(x[D + i] + p[D + i]);
+                       const Scalar n = math::tanh(x[2 * D + i] + r * (p[2 * D + i] + b_hn(i)));
+                       out[i] = (Scalar(1) - z) * n + z * h[i];
+                     }
+                   });
   }
 
  private:
@@ -140,17 +187,10 @@ class ElmanBaseline {
     HostMatrix<Scalar> X(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::bench::X"),
                          std::int64_t(B) * T, D);
     project_inputs(u.data(), std::int64_t(B) * T, Din_, U_, Kokkos::View<Scalar*, Kokkos::HostSpace>(c_.data(), D), X);
-    Kokkos::View<Scalar*, Kokkos::HostSpace> p("kelk::bench::p", D);
-    for (int b = 0; b < B; ++b) {
-      const Scalar* h = &s0(b, 0);
-      for (int t = 0; t < T; ++t) {
-        matvec(kind, W_, h, p.data());
-        const Scalar* x = &X(std::int64_t(b) * T + t, 0);
-        Scalar* out = &states(b, t, 0);
-        for (int i = 0; i < D; ++i) out[i] = impl::tanh(x[i] + p(i));
-        h = out;
-      }
-    }
+    run_recurrence(kind, W_, X, s0, states,
+                   [=](const Scalar* x, const Scalar* p, const Scalar*, Scalar* out) {
+                     for (int i = 0; i < D; ++i) out[i] = math::tanh(x[i] + p[i]);
+                   });
   }
 
  private:
