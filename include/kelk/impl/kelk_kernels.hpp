@@ -223,24 +223,42 @@ typename StepMap::value_type finish_diagonal(
       });
 }
 
+/// A linearisation: `finish(begin, n)` over all steps for maps without a bulk evaluation; for
+/// maps with one, per tile, the map's bulk evaluation (f into `f`, per `what` the derivatives
+/// into `out`, both flat) and then `finish` on that tile. Returns the largest residual.
+/// (`finish` is a host callable; the kernels are in the finish_* functions, so no device lambda
+/// is defined inside this template.)
+template <class ExecutionSpace, class StepMap, class Finish>
+typename StepMap::value_type linearize(const ExecutionSpace& space,
+                                       const Problem<ExecutionSpace, StepMap>& p,
+                                       const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
+                                       BulkOutput what, typename StepMap::value_type* f,
+                                       typename StepMap::value_type* out, const Finish& finish) {
+  using Scalar = typename StepMap::value_type;
+  if constexpr (!Problem<ExecutionSpace, StepMap>::by_tiles) {
+    (void)bulk, (void)what, (void)f, (void)out;
+    return finish(std::int64_t(0), p.steps());
+  } else {
+    Scalar r(0);
+    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
+      const auto tile = stage_bulk_tile(space, p, bulk, begin);
+      bulk_tile(space, p, bulk, tile, what, f, out);
+      r = std::max(r, finish(begin, tile.n));
+    }
+    return r;
+  }
+}
+
 /// Jacobi: next_t = f(s_{t-1}, u_t). Returns the residual of the current iterate.
 template <class ExecutionSpace, class StepMap>
 typename StepMap::value_type linearize_jacobi(
     const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
     const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& next) {
-  using Scalar = typename StepMap::value_type;
-  if constexpr (!Problem<ExecutionSpace, StepMap>::by_tiles) {
-    return finish_jacobi(space, p, next, 0, p.steps());
-  } else {
-    Scalar r(0);
-    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
-      const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, BulkOutput::value, next.data(), nullptr);
-      r = std::max(r, finish_jacobi(space, p, next, begin, tile.n));
-    }
-    return r;
-  }
+  return linearize(space, p, bulk, BulkOutput::value, next.data(), nullptr,
+                   [&](std::int64_t begin, std::int64_t n) {
+                     return finish_jacobi(space, p, next, begin, n);
+                   });
 }
 
 /// DEER's linearisation (finish_dense). Returns the residual of the current iterate.
@@ -251,18 +269,10 @@ typename StepMap::value_type linearize_dense(
     const Kokkos::View<typename StepMap::value_type****, Kokkos::LayoutRight,
                        typename ExecutionSpace::memory_space>& A,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
-  using Scalar = typename StepMap::value_type;
-  if constexpr (!Problem<ExecutionSpace, StepMap>::by_tiles) {
-    return finish_dense(space, p, A, bvec, 0, p.steps());
-  } else {
-    Scalar r(0);
-    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
-      const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, BulkOutput::jacobian, bvec.data(), A.data());
-      r = std::max(r, finish_dense(space, p, A, bvec, begin, tile.n));
-    }
-    return r;
-  }
+  return linearize(space, p, bulk, BulkOutput::jacobian, bvec.data(), A.data(),
+                   [&](std::int64_t begin, std::int64_t n) {
+                     return finish_dense(space, p, A, bvec, begin, n);
+                   });
 }
 
 /// quasi-DEER's linearisation (finish_diagonal). Returns the residual of the current iterate.
@@ -272,18 +282,10 @@ typename StepMap::value_type linearize_diagonal(
     const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& a,
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec) {
-  using Scalar = typename StepMap::value_type;
-  if constexpr (!Problem<ExecutionSpace, StepMap>::by_tiles) {
-    return finish_diagonal(space, p, a, bvec, 0, p.steps());
-  } else {
-    Scalar r(0);
-    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
-      const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, BulkOutput::diagonal, bvec.data(), a.data());
-      r = std::max(r, finish_diagonal(space, p, a, bvec, begin, tile.n));
-    }
-    return r;
-  }
+  return linearize(space, p, bulk, BulkOutput::diagonal, bvec.data(), a.data(),
+                   [&](std::int64_t begin, std::int64_t n) {
+                     return finish_diagonal(space, p, a, bvec, begin, n);
+                   });
 }
 
 /// The value the initial guess gives entry i (flat index into (B, T, D)).
