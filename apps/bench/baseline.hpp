@@ -3,7 +3,8 @@
 // step one matrix-vector product with the stacked recurrent weights and the gate
 // nonlinearities (the same vectorised gate functions as kelk's maps, kelk_math.hpp: the
 // fastest measured, see docs/PERFORMANCE.md). Per step the recurrent product is a BLAS gemv, an
-// inline loop, or for a batch one gemm over the batch; kelk-bench keeps the fastest. Every
+// inline loop, kelk's blocked product on W^T, or for a batch one gemm over the batch;
+// kelk-bench keeps the fastest. Every
 // speedup kelk-bench reports is relative to this code. Host memory only.
 #pragma once
 

@@ -90,19 +90,19 @@ BulkTile<typename StepMap::value_type, typename ExecutionSpace::memory_space> st
   return {begin, n, ConstRows(previous.data(), n, D), inputs};
 }
 
-/// The map's bulk evaluation of one staged tile: f into rows [tile.begin, tile.begin + n) of the
-/// flat (B, T, D) `f`, and per `what` the diagonals (flat (B, T, D)) or the Jacobians (flat
-/// (B, T, D, D)) into `out`; `f` may also be a tile-sized buffer (then pass f_offset = false).
+/// The map's bulk evaluation of one staged tile: f into the tile's n rows starting at
+/// `f_rows`, and per `what` the diagonals (flat (B, T, D)) or the Jacobians (flat (B, T, D, D))
+/// into `out`.
 template <class ExecutionSpace, class StepMap, class P>
 void bulk_tile(const ExecutionSpace& space, const P& p,
                const BulkWorkspace<ExecutionSpace, StepMap>& ws,
                const BulkTile<typename StepMap::value_type, typename ExecutionSpace::memory_space>& tile,
-               BulkOutput what, typename StepMap::value_type* f, typename StepMap::value_type* out,
-               bool f_offset = true) {
+               BulkOutput what, typename StepMap::value_type* f_rows,
+               typename StepMap::value_type* out) {
   using Rows = BulkRows<typename StepMap::value_type, typename ExecutionSpace::memory_space>;
   const std::int64_t D = p.D;
   const std::int64_t out_width = what == BulkOutput::jacobian ? D * D : D;
-  p.map.bulk(space, tile.previous, tile.inputs, Rows(f + (f_offset ? tile.begin * D : 0), tile.n, D),
+  p.map.bulk(space, tile.previous, tile.inputs, Rows(f_rows, tile.n, D),
              Rows(ws.scratch.data(), tile.n, ws.scratch.extent(1)), what,
              what == BulkOutput::value ? nullptr : out + tile.begin * out_width);
 }

@@ -96,7 +96,7 @@ typename StepMap::value_type residual(const ExecutionSpace& space,
     Scalar r(0);
     for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
       const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, BulkOutput::value, f.data(), nullptr, false);
+      bulk_tile(space, p, bulk, tile, BulkOutput::value, f.data(), nullptr);
       const Scalar tile_r = tiled_max<Scalar>(
           "kelk::solve::residual", space, tile.n, 0, KOKKOS_LAMBDA(std::int64_t row, Scalar*) {
             const std::int64_t i = begin + row;
@@ -242,7 +242,7 @@ typename StepMap::value_type linearize(const ExecutionSpace& space,
     Scalar r(0);
     for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
       const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, what, f, out);
+      bulk_tile(space, p, bulk, tile, what, f + begin * p.D, out);
       r = std::max(r, finish(begin, tile.n));
     }
     return r;

@@ -25,13 +25,6 @@ inline int projected_tile_steps(int P, int T, std::size_t scalar_bytes) {
   return int(std::max<std::int64_t>(1, std::min<std::int64_t>(T, std::max<std::int64_t>(64, fit))));
 }
 
-/// Whether the per-step recurrent product of a batch is one matrix product over the batch
-/// (B x D) (D x P) rather than one pass over W per sequence inside a single kernel: on devices
-/// (one thread per sequence would leave the device idle), not on CPUs. Measured on one Zen 3
-/// core at B = 16, the per-step gemm call and kernel launch made the GRU 2x slower at D = 8 and
-/// 1.2x at D = 32, within noise at D = 64, and the Elman cell 1.5x slower at D = 64 (fp32).
-inline bool use_batched_product(bool device) { return device; }
-
 /// y = W s from the transpose wt = W^T (D x P, row-major): y = sum_j s_j wt(j, :). Blocks of
 /// 256 bytes of y (32 doubles, 64 floats) stay in registers over the whole sum, so each entry
 /// of W is loaded once and nothing is reduced horizontally; measured 2x faster than a
@@ -149,14 +142,17 @@ void evaluate_projected(const ExecutionSpace& space, const Problem<ExecutionSpac
 }
 
 /// The plain loop s_t = f(s_{t-1}, u_t) over p's steps, parallel over the batch: through the
-/// projected form where the map has one, else step by step.
+/// projected form where the map has one, else step by step. The batched recurrent product (one
+/// gemm over the batch per step) runs on devices only, where one thread per sequence would
+/// leave the device idle. On CPUs it lost to the per-sequence pass over W^T (one Zen 3 core,
+/// B = 16: the GRU 2x slower at D = 8, 1.2x at D = 32, within noise at D = 64; the Elman cell
+/// 1.5x slower at D = 64, fp32).
 template <class ExecutionSpace, class StepMap>
 void evaluate_sequential(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p) {
-  if constexpr (provides_projected_form_v<StepMap, typename ExecutionSpace::memory_space>)
+  using memory_space = typename ExecutionSpace::memory_space;
+  if constexpr (provides_projected_form_v<StepMap, memory_space>)
     evaluate_projected(space, p,
-                       use_batched_product(!Kokkos::SpaceAccessibility<
-                                           Kokkos::HostSpace,
-                                           typename ExecutionSpace::memory_space>::accessible));
+                       !Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible);
   else
     evaluate_steps(space, p);
 }
