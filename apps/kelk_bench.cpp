@@ -13,6 +13,9 @@
 #include "kelk_git_revision.hpp"
 
 #include <kelk/kelk.hpp>
+#ifdef KELK_HAVE_HDF5
+#include <kelk/kelk_argru.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
@@ -58,16 +61,18 @@ auto on_device(const HostView& v) {
 struct Case {
   std::string map = "gru", method = "quasi_deer", precision = "fp64";
   int B = 1, T = 100000, D = 32, Din = 8, chunks = 0;
+  int blocks = 0;  ///< block_jacobi's blocks per rank and sequence (0: automatic)
 };
 
 struct Settings {
   std::string sweep = "default";
   std::vector<std::string> maps, methods, precisions;
   std::vector<int> Ts, Ds, Bs;
-  int Din = 8, chunks = 0, repeats = 3, warmup = 1, batch_ranks = 1;
+  int Din = 8, chunks = 0, blocks = 0, repeats = 3, warmup = 1, batch_ranks = 1;
   double recurrent_norm = 0.5;
   bool baseline = true;
   std::string out, format = "csv", history;
+  std::string argru_weights = "input/argru/argru_weights.h5";
 };
 
 /// The cross product of the lists, methods innermost.
@@ -118,6 +123,15 @@ std::map<std::string, std::function<std::vector<Case>(const Settings&)>> named_s
       for (auto c : grid({"gru", "elman"}, {prec}, {16}, {10000}, {8, 16, 32, 64}, {"sequential"}, s.Din, 0))
         cases.push_back(c);
     }
+    return cases;
+  };
+  // targets F1-F2: block_jacobi against the sequential loop on a contractive GRU, a GRU
+  // initialised as torch.nn.GRU is, the autoregressive GRU and chaotic Lorenz-96
+  sweeps["block_jacobi"] = [=](const Settings& s) {
+    const std::vector<std::string> pair{"sequential", "block_jacobi"};
+    auto cases = grid({"gru", "gru_torch"}, fp64, {1}, {1000000}, {64}, pair, s.Din, 0);
+    for (auto c : grid({"argru"}, fp64, {1}, {10000, 1000000}, {4}, pair, 1, 0)) cases.push_back(c);
+    for (auto c : grid({"lorenz96"}, fp64, {1}, {100000}, {5}, pair, 0, 0)) cases.push_back(c);
     return cases;
   };
   sweeps["scan_T"] = [=](const Settings& s) {
@@ -284,7 +298,7 @@ struct Work {
 Work work_of(const std::string& label, const Case& c, int local_T, int chunks, int sizeof_scalar) {
   const double steps = double(c.B) * local_T, D = c.D, Din = c.Din, s = sizeof_scalar;
   const bool dense = c.method == "deer" || c.method == "elk";
-  const double gates = c.map == "gru" ? 3 : 1;
+  const double gates = c.map.rfind("gru", 0) == 0 ? 3 : 1;
   if (label.rfind("KokkosBlas::gemm", 0) == 0) return {2 * steps * gates * D * (D + Din), s * steps * (gates + 1) * D * 2};
   if (label == "kelk::Gru::bulk" || label == "kelk::Elman::bulk")
     return {0, s * steps * ((gates + 2) * D + (dense ? D * D : D))};
@@ -298,6 +312,19 @@ Work work_of(const std::string& label, const Case& c, int local_T, int chunks, i
   if (label == "kelk::solve::update") return {0, s * steps * 3 * D};
   if (label == "kelk::solve::linearize_dense") return {2 * steps * D * D, s * steps * D * D};
   return {};
+}
+
+/// block_jacobi's columns (empty for other methods, so that every CSV row has them): the
+/// blocks option, the work of the sweeps after the first, and the merge length m of the cost
+/// model (ALGORITHMS.md section 11), the longest recomputation of sweep 2.
+void add_block_columns(Json& row, const Case& c, const kelk::SolveResult* result) {
+  const bool block = result && c.method == "block_jacobi";
+  std::int64_t later = 0;
+  if (block)
+    for (std::size_t k = 1; k < result->history.size(); ++k) later += result->history[k].steps_recomputed;
+  row["blocks"] = block ? Json(c.blocks) : Json();
+  row["steps_after_first_sweep"] = block ? Json(later) : Json();
+  row["merge_length"] = block ? Json(result->history.size() > 1 ? result->history[1].longest_recomputation : 0) : Json();
 }
 
 /// Streams rows to a CSV (header from the first row's keys) or collects them into JSON.
@@ -420,22 +447,38 @@ struct Problem {
   std::optional<kelk::Gru<Scalar>> gru_solve;
   std::optional<kelk::Elman<Scalar>> elman_solve;
   std::optional<kelk::Lorenz96<Scalar>> lorenz;
+#ifdef KELK_HAVE_HDF5
+  std::optional<kelk::ArGru<Scalar>> argru;
+#endif
 
   /// f(the map kelk solves with)
   template <class F>
   auto visit(F&& f) const {
     if (gru_solve) return f(*gru_solve);
     if (elman_solve) return f(*elman_solve);
+#ifdef KELK_HAVE_HDF5
+    if (argru) return f(*argru);
+#endif
     return f(*lorenz);
   }
 };
 
 template <class Scalar>
-Problem<Scalar> make_problem(const Case& c, double recurrent_norm) {
+Problem<Scalar> make_problem(const Case& c, const Settings& set) {
   Problem<Scalar> p;
+  const double recurrent_norm = set.recurrent_norm;
   if (c.map == "gru") {
     p.gru = kelk::make_random_gru<Scalar, Kokkos::HostSpace>(c.D, c.Din, recurrent_norm, 1);
     p.gru_solve = kelk::make_random_gru<Scalar>(c.D, c.Din, recurrent_norm, 1);
+  } else if (c.map == "gru_torch") {  // as torch.nn.GRU initialises it, recurrent weights x 2.3
+    p.gru = kelk::make_torch_gru<Scalar, Kokkos::HostSpace>(c.D, c.Din, 2.3, 1);
+    p.gru_solve = kelk::make_torch_gru<Scalar>(c.D, c.Din, 2.3, 1);
+  } else if (c.map == "argru") {
+#ifdef KELK_HAVE_HDF5
+    p.argru = kelk::load_argru<Scalar>(set.argru_weights);
+#else
+    throw std::invalid_argument("the argru map needs kelk built with HDF5");
+#endif
   } else if (c.map == "elman") {
     p.elman = kelk::make_random_elman<Scalar, Kokkos::HostSpace>(c.D, c.Din, recurrent_norm, 1);
     p.elman_solve = kelk::make_random_elman<Scalar>(c.D, c.Din, recurrent_norm, 1);
@@ -455,8 +498,9 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
   const Case& c0 = cases.front();
   Case problem_case = c0;
   if (c0.map == "lorenz96") problem_case.Din = 0;
-  const int B = c0.B, T = c0.T, D = c0.D, Din = problem_case.Din;
-  const auto problem = make_problem<Scalar>(problem_case, set.recurrent_norm);
+  if (c0.map == "argru") problem_case.Din = 1, problem_case.D = 4;
+  const int B = c0.B, T = c0.T, D = problem_case.D, Din = problem_case.Din;
+  const auto problem = make_problem<Scalar>(problem_case, set);
   const auto s0 = make_s0<Scalar>(B, D);
   auto& profiler = Profiler::instance();
 
@@ -478,15 +522,15 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
         auto bl = std::make_shared<kelk::bench::ElmanBaseline<Scalar>>(*problem.elman);
         flops = bl->flops(std::int64_t(B) * T);
         run = [=](kelk::bench::MatVec k) { bl->run(k, s0, u, reference); };
-      } else {  // Lorenz-96: no inputs to project; the best loop is the library's own
+      } else {  // Lorenz-96, AR GRU: no hand-written loop; the best loop is the library's own
         // on the map's (default) memory space; the states come back to the host after timing
         const auto ds0 = on_device(s0);
         const auto du = on_device(u);
         const auto dref = Kokkos::create_mirror_view(Device(), reference);
-        run = [=](kelk::bench::MatVec) {
+        run = [=, &problem](kelk::bench::MatVec) {
           kelk::SolveOptions o;
           o.method = kelk::Method::sequential;
-          kelk::solve(*problem.lorenz, ds0, du, dref, o);
+          problem.visit([&](const auto& map) { kelk::solve(map, ds0, du, dref, o); });
         };
         copy_back = [=] { Kokkos::deep_copy(reference, dref); };
       }
@@ -531,6 +575,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
               {"kernel_gflops", flops > 0 ? flops / st.median / 1e9 : 0.0}, {"kernel_gbs", 0.0},
               {"kernel_rate", flops > 0 ? std::to_string(flops / st.median / 1e9) + " GFLOP/s" : ""},
               {"compose_gflops", Json()}, {"kernel_times", ""}};
+      add_block_columns(base, c0, nullptr);
     }
     // ranks after rank 0 wait here while it runs the baseline
     MPI_Barrier(MPI_COMM_WORLD);
@@ -561,7 +606,8 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
     kelk::SolveOptions options;
     options.method = kelk::parse_method(c.method);
     options.chunks = c.chunks;
-    options.record_history = !set.history.empty();
+    options.blocks = c.blocks;
+    options.record_history = !set.history.empty() || options.method == kelk::Method::block_jacobi;
     const auto solve_once = [&] {
       return problem.visit([&](const auto& map) {
         if (solver) return solver->solve(map, dls0, du, dstates, options);
@@ -668,12 +714,14 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
                   {"kernel_rate", rate.str()},
                   {"compose_gflops", compose_gflops > 0 ? Json(compose_gflops) : Json()},
                   {"kernel_times", kernel_times.str()}};
+      add_block_columns(row, c, &result);
       out.add(row);
       print_row(row);
       if (history)
         for (const auto& h : result.history)
           *history << c.map << "," << c.method << "," << c.precision << "," << B << "," << T << ","
-                   << D << "," << h.iteration << "," << h.max_update << "," << h.max_residual << "\n";
+                   << D << "," << h.iteration << "," << h.max_update << "," << h.max_residual << ","
+                   << h.steps_recomputed << "," << h.longest_recomputation << "\n";
     }
   }
 }
@@ -693,8 +741,13 @@ int main(int argc, char* argv[]) {
                  "named sweep: default (a few minutes on 2 cores), targets, scan_T, scan_D, "
                  "strong, weak; ignored when --maps/--methods/--T/--D/--B/--precision is given")
       ->check(CLI::IsMember(sweep_names));
-  app.add_option("--maps", set.maps, "step maps (gru, elman, lorenz96), comma separated")
-      ->delimiter(',')->check(CLI::IsMember({"gru", "elman", "lorenz96"}));
+  app.add_option("--maps", set.maps,
+                 "step maps (gru, gru_torch: torch.nn.GRU's initialisation with recurrent "
+                 "weights x 2.3, elman, lorenz96, argru: the shipped autoregressive GRU), comma separated")
+      ->delimiter(',')->check(CLI::IsMember({"gru", "gru_torch", "elman", "lorenz96", "argru"}));
+  app.add_option("--argru-weights", set.argru_weights, "the argru map's weights file")->capture_default_str();
+  app.add_option("--blocks", set.blocks, "block_jacobi: time blocks per rank and sequence (0: automatic)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--methods", set.methods, "methods, comma separated")
       ->delimiter(',')->check(CLI::IsMember([] {
         std::vector<std::string> names;
@@ -753,6 +806,7 @@ int main(int argc, char* argv[]) {
     } else {
       cases = sweeps.at(set.sweep)(set);
     }
+    for (auto& c : cases) c.blocks = set.blocks;
     const int threads = Kokkos::DefaultExecutionSpace().concurrency();
     Output out(rank == 0 ? set.out : "", set.format, context(ranks, threads));
     std::ofstream history;
@@ -760,7 +814,9 @@ int main(int argc, char* argv[]) {
       std::ifstream probe(set.history);
       const bool fresh = !probe || probe.peek() == std::ifstream::traits_type::eof();
       history.open(set.history, std::ios::app);
-      if (fresh) history << "map,method,precision,B,T,D,iteration,max_update,max_residual\n";
+      if (fresh)
+        history << "map,method,precision,B,T,D,iteration,max_update,max_residual,steps_recomputed,"
+                   "longest_recomputation\n";
     }
     if (rank == 0)
       std::printf("kelk-bench %s: sweep '%s', %zu cases, %d rank(s) x %d thread(s), %s\n",

@@ -27,17 +27,18 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   output = "states.h5"      # output file: states (B, T, D), history, run attributes
 
   [solver]                  # every key optional
-  method = "deer"           # sequential, jacobi, deer, quasi_deer, elk, quasi_elk
+  method = "deer"           # sequential, jacobi, deer, quasi_deer, elk, quasi_elk, block_jacobi
   precision = "fp64"        # fp64 or fp32
   atol = 1e-7               # default 1e-7 (fp64), 1e-4 (fp32)
   rtol = 0.0
-  max_iter = 100            # default T (max(T, 100) for elk, quasi_elk)
+  max_iter = 100            # default T (max(T, 100) for elk, quasi_elk; blocks for block_jacobi)
   iterations = 20           # run exactly this many iterations; exit 0 whether converged or not
   initial_guess = "zeros"   # zeros, repeat_s0
   non_finite = "clip_and_zero"  # clip_and_zero, reset_to_guess, none
   clip_value = 1e8
   keep_best = true
   chunks = 0                # time chunks per rank's scans; 0 automatic
+  blocks = 0                # block_jacobi: time blocks per rank and sequence; 0 automatic
   sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2)
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
 
@@ -77,7 +78,7 @@ void read_deck(RunConfig& cfg) {
   const std::set<std::string> solver = {
       "method",     "precision",     "atol",           "rtol",       "max_iter",
       "iterations", "initial_guess", "non_finite",     "clip_value", "keep_best",
-      "chunks",     "sigma2",        "kalman_smoother"};
+      "chunks",     "blocks",        "sigma2",         "kalman_smoother"};
   const std::set<std::string> parallel = {"batch_ranks"};
   const auto check_keys = [&](const toml::value& table, const std::set<std::string>& known,
                               const std::string& prefix) {
@@ -125,6 +126,7 @@ void read_deck(RunConfig& cfg) {
     if (auto v = get(s, "clip_value", real)) o.clip_value = *v;
     if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
     if (auto v = get(s, "chunks", integer)) o.chunks = int(*v);
+    if (auto v = get(s, "blocks", integer)) o.blocks = int(*v);
     if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
@@ -234,7 +236,7 @@ int main(int argc, char* argv[]) {
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
   std::optional<double> atol, sigma2;
-  std::optional<int> max_iter, iterations, chunks, batch_ranks;
+  std::optional<int> max_iter, iterations, chunks, blocks, batch_ranks;
   bool smoother = false;
   CLI::App app{
       "kelk-run: parallel-in-time evaluation of the recurrence described by an input "
@@ -246,7 +248,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--model", cfg.model, "model file (overrides the deck)");
   app.add_option("--input", cfg.input, "input file (overrides the deck)");
   app.add_option("--output,-o", cfg.output, "output file (overrides the deck)");
-  app.add_option("--method,-m", method, "sequential, jacobi, deer, quasi_deer, elk or quasi_elk");
+  app.add_option("--method,-m", method,
+                 "sequential, jacobi, deer, quasi_deer, elk, quasi_elk or block_jacobi");
   app.add_option("--precision", cfg.precision, "fp64 or fp32");
   app.add_option("--atol", atol, "absolute tolerance");
   app.add_option("--rtol", cfg.options.rtol, "relative tolerance");
@@ -258,6 +261,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--sigma2", sigma2, "elk/quasi_elk trust-region parameter");
   app.add_flag("--smoother", smoother, "elk/quasi_elk: add the RTS smoother");
   app.add_option("--chunks", chunks, "time chunks of each rank's scans (0: automatic)");
+  app.add_option("--blocks", blocks,
+                 "block_jacobi: time blocks per rank and sequence (0: automatic)");
   app.add_option("--batch-ranks", batch_ranks, "ranks split over the batch");
   app.add_flag("--quiet,-q", cfg.quiet, "no per-iteration lines");
   int code = 0;
@@ -285,6 +290,7 @@ int main(int argc, char* argv[]) {
       if (sigma2) cfg.options.sigma2 = *sigma2;
       if (smoother) cfg.options.kalman_smoother = true;
       if (chunks) cfg.options.chunks = *chunks;
+      if (blocks) cfg.options.blocks = *blocks;
       if (batch_ranks) cfg.batch_ranks = *batch_ranks;
       if (cfg.precision != "fp64" && cfg.precision != "fp32")
         throw std::invalid_argument("unknown precision '" + cfg.precision +

@@ -278,6 +278,7 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
   };
   if (options.atol) a.push_back({"atol", *options.atol});
   if (options.max_iter) a.push_back({"max_iter", I(*options.max_iter)});
+  if (options.method == Method::block_jacobi) a.push_back({"blocks", I(options.blocks)});
   if (options.method == Method::elk || options.method == Method::quasi_elk) {
     a.push_back({"sigma2", options.sigma2 ? *options.sigma2 : default_sigma2(options.method)});
     a.push_back({"kalman_smoother", I(options.kalman_smoother)});
@@ -315,6 +316,15 @@ void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
     file.write<std::int64_t>("history/iteration", {n}, it);
     file.write<double>("history/max_update", {n}, upd);
     file.write<double>("history/max_residual", {n}, res);
+    if (result.method == Method::block_jacobi) {
+      std::vector<std::int64_t> work(n), span(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        work[i] = result.history[i].steps_recomputed;
+        span[i] = result.history[i].longest_recomputation;
+      }
+      file.write<std::int64_t>("history/steps_recomputed", {n}, work);
+      file.write<std::int64_t>("history/longest_recomputation", {n}, span);
+    }
     for (const auto& [name, value] : attributes)
       std::visit([&, &name = name](const auto& v) { file.write_attribute(name, v); }, value);
     file.close();

@@ -16,6 +16,7 @@ const std::pair<Method, const char*> method_names[] = {
     {Method::quasi_deer, "quasi_deer"},
     {Method::elk, "elk"},
     {Method::quasi_elk, "quasi_elk"},
+    {Method::block_jacobi, "block_jacobi"},
 };
 const std::pair<InitialGuess, const char*> guess_names[] = {
     {InitialGuess::zeros, "zeros"},

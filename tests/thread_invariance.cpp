@@ -32,6 +32,15 @@ void run_all(const std::string& name, const Map& map, std::vector<Case>& out) {
     out.push_back({name + "/" + kelk::to_string(method), r.iterations,
                    std::vector<double>(h.data(), h.data() + h.span())});
   }
+  // block_jacobi's automatic block count depends on the thread count; a fixed one must not
+  kelk::SequenceView<double> states("states", B, T, D);
+  kelk::SolveOptions opt;
+  opt.method = kelk::Method::block_jacobi;
+  opt.blocks = 7;
+  const auto r = kelk::solve(map, p.s0, p.inputs, states, opt);
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), states);
+  out.push_back({name + "/block_jacobi_7", r.iterations,
+                 std::vector<double>(h.data(), h.data() + h.span())});
 }
 
 void write(const std::string& path) {

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace kelk {
@@ -81,6 +82,14 @@ class MpiTopology {
 
   bool last_time_block() const { return part_.time_rank == part_.time_ranks - 1; }
   bool first_time_block() const { return part_.time_rank == 0; }
+
+  /// {blocks on the time ranks before this one, blocks along the whole sequences}.
+  std::pair<std::int64_t, std::int64_t> blocks_along_time(int K) const {
+    std::int64_t mine = K, before = 0, total = 0;
+    MPI_Exscan(&mine, &before, 1, MPI_INT64_T, MPI_SUM, time_comm_);
+    MPI_Allreduce(&mine, &total, 1, MPI_INT64_T, MPI_SUM, time_comm_);
+    return {first_time_block() ? 0 : before, total};
+  }
 
   /// p.prev0 = the left time neighbour's last states (s0 on the first time block).
   template <class P>

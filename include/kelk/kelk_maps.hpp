@@ -596,4 +596,37 @@ Gru<Scalar, MemorySpace> make_random_gru(int D, int Din, double recurrent_norm,
   return m;
 }
 
+/// A GRU initialised as torch.nn.GRU initialises one: every weight and bias uniform in
+/// [-1/sqrt(D), 1/sqrt(D)], with the recurrent matrices then multiplied by `recurrent_gain`
+/// (1: PyTorch's own; larger values make the cell remember longer, and above about 3 it stops
+/// forgetting its initial state).
+template <class Scalar, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
+Gru<Scalar, MemorySpace> make_torch_gru(int D, int Din, double recurrent_gain, std::uint64_t seed) {
+  impl::check_dims("kelk::make_torch_gru", D, Din);
+  std::mt19937_64 rng(seed);
+  const double k = 1.0 / std::sqrt(double(D));
+  const auto matrix = [&](const char* label, int cols, double gain) {
+    impl::WeightMatrix<Scalar, MemorySpace> m(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), D, cols);
+    auto h = Kokkos::create_mirror_view(m);
+    std::uniform_real_distribution<double> uni(-k, k);
+    for (int i = 0; i < D; ++i)
+      for (int j = 0; j < cols; ++j) h(i, j) = static_cast<Scalar>(gain * uni(rng));
+    Kokkos::deep_copy(m, h);
+    return m;
+  };
+  Gru<Scalar, MemorySpace> m;
+  m.W_ir = matrix("kelk::Gru::W_ir", Din, 1.0);
+  m.W_iz = matrix("kelk::Gru::W_iz", Din, 1.0);
+  m.W_in = matrix("kelk::Gru::W_in", Din, 1.0);
+  m.W_hr = matrix("kelk::Gru::W_hr", D, recurrent_gain);
+  m.W_hz = matrix("kelk::Gru::W_hz", D, recurrent_gain);
+  m.W_hn = matrix("kelk::Gru::W_hn", D, recurrent_gain);
+  m.b_ir = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_ir", D, k, rng);
+  m.b_iz = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_iz", D, k, rng);
+  m.b_in = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_in", D, k, rng);
+  m.b_hn = impl::random_vector<Scalar, MemorySpace>("kelk::Gru::b_hn", D, k, rng);
+  return m;
+}
+
 }  // namespace kelk

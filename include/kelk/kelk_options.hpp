@@ -3,6 +3,7 @@
 
 #include <kelk/kelk_config.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ enum class Method {
   quasi_deer,  ///< Newton with the Jacobian diagonal: D independent scalar scans
   elk,         ///< Levenberg-Marquardt (trust-region Newton) as Kalman filtering, dense
   quasi_elk,   ///< ELK with the Jacobian diagonal: scalar Kalman filters
+  /// time blocks evaluated sequentially, relaxed at their boundaries; a block whose start
+  /// moved is recomputed until it merges with its stored states (ALGORITHMS.md section 11)
+  block_jacobi,
 };
 
 /// Where the iteration starts (ALGORITHMS.md section 7).
@@ -61,6 +65,8 @@ struct SolveOptions {
   double rtol = 0.0;
   /// Iteration cap; unset: default_max_iter(method, T). T suffices for jacobi, deer and
   /// quasi_deer in exact arithmetic; the damped steps of elk and quasi_elk have no such bound.
+  /// block_jacobi: unset means the number of blocks along a sequence (all ranks together),
+  /// which it never exceeds.
   std::optional<int> max_iter;
   InitialGuess initial_guess = InitialGuess::zeros;
   NonFinitePolicy non_finite = NonFinitePolicy::clip_and_zero;
@@ -74,6 +80,10 @@ struct SolveOptions {
   /// Time chunks per sequence in the parallel scans; 0 chooses from the execution space's
   /// concurrency and the scan's cost (see kelk::default_chunks).
   int chunks = 0;
+  /// block_jacobi: time blocks per sequence (per rank's time range when distributed), at most
+  /// the steps there; 0 chooses from the execution space's concurrency (see
+  /// ALGORITHMS.md section 11: concurrency / gcd(B, concurrency), blocks of at least 64 steps).
+  int blocks = 0;
   /// elk, quasi_elk: sigma^2 = 1/lambda of the trust region (ALGORITHMS.md section 5); larger
   /// means bolder steps (infinity is DEER). Unset: the published values for the
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
@@ -93,16 +103,19 @@ int default_max_iter(Method m, int T);
 double default_sigma2(Method m);
 
 /// One iteration of the history: the update that produced iterate i and that iterate's residual
-/// max_t |s_t - f(s_{t-1}, u_t)|.
+/// max_t |s_t - f(s_{t-1}, u_t)|. For block_jacobi the update is the largest change of a block
+/// start (0 on iteration 1), and the sweep's work is recorded too.
 struct IterationRecord {
   int iteration = 0;
   double max_update = 0.0;
   double max_residual = 0.0;
+  std::int64_t steps_recomputed = 0;       ///< block_jacobi: steps evaluated (all ranks: work)
+  std::int64_t longest_recomputation = 0;  ///< block_jacobi: most steps of one block (span)
 };
 
 struct SolveResult {
   Method method = Method::deer;
-  int iterations = 0;  ///< iterations performed (1 for sequential)
+  int iterations = 0;  ///< iterations performed (1 for sequential; sweeps for block_jacobi)
   bool converged = false;
   StopReason reason = StopReason::max_iterations;
   double final_update = 0.0;    ///< max |s^(i) - s^(i-1)| of the last iteration

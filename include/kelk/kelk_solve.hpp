@@ -1,5 +1,5 @@
 // kelk::solve: evaluate s_t = f(s_{t-1}, u_t), t = 1..T, for a batch of sequences, by the
-// sequential loop or in parallel over time with Jacobi, DEER or quasi-DEER iterations.
+// sequential loop or in parallel over time (Jacobi, DEER, quasi-DEER, ELK, quasi-ELK, block Jacobi).
 #pragma once
 
 #include <kelk/impl/kelk_iteration.hpp>
@@ -72,6 +72,11 @@ Problem<ExecutionSpace, StepMap> make_problem(
   if (options.chunks < 0)
     invalid("chunks must be >= 0 (0: automatic), got " + std::to_string(options.chunks));
   if (!(options.clip_value > 0)) invalid("clip_value must be > 0");
+  if (options.blocks < 0)
+    invalid("blocks must be >= 0 (0: automatic), got " + std::to_string(options.blocks));
+  if (options.method == Method::block_jacobi && options.blocks > p.T)
+    invalid("blocks = " + std::to_string(options.blocks) + " is more than the " +
+            std::to_string(p.T) + " time steps to split (per rank when distributed)");
   const Method m = options.method;
   if ((m == Method::deer || m == Method::elk) && !provides_jacobian_v<StepMap>)
     invalid("method " + to_string(m) + " needs a step map with jacobian()");

@@ -5,6 +5,7 @@
 // trivial one, kelk::DistributedSolver supplies the MPI one.
 #pragma once
 
+#include <kelk/impl/kelk_block_jacobi.hpp>
 #include <kelk/impl/kelk_kernels.hpp>
 #include <kelk/impl/kelk_sequential.hpp>
 #include <kelk/kelk_affine.hpp>
@@ -19,6 +20,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace kelk::impl {
 
@@ -30,6 +32,8 @@ namespace kelk::impl {
 ///   max(values, n), sum(values, n): reductions over all ranks
 ///   last_time_block(): the block holds the sequences' last step
 ///   sequential(space, p): the plain loop over this block, after the blocks before it
+///   blocks_along_time(K): {global index of this block's first of K block_jacobi blocks,
+///     blocks along the whole sequences}
 struct SingleProcess {
   template <class ExecutionSpace, class P>
   void exchange_boundary(const ExecutionSpace&, P&) const {}
@@ -46,6 +50,7 @@ struct SingleProcess {
   void max(double*, int) const {}
   void sum(std::int64_t*, int) const {}
   bool last_time_block() const { return true; }
+  std::pair<std::int64_t, std::int64_t> blocks_along_time(int K) const { return {0, K}; }
   template <class ExecutionSpace, class P>
   void sequential(const ExecutionSpace& space, P& p) const {
     evaluate_sequential(space, p);
@@ -299,10 +304,12 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   return result;
 }
 
-/// Any method: the sequential loop, or the iteration.
+/// Any method: the sequential loop, block_jacobi's sweeps, or the iteration.
 template <class ExecutionSpace, class StepMap, class Topology>
 SolveResult solve_with(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap> p,
                        const SolveOptions& options, Topology topology) {
+  if (options.method == Method::block_jacobi)
+    return solve_block_jacobi(space, p, options, topology);
   if (options.method != Method::sequential) return iterate(space, p, options, topology);
   topology.sequential(space, p);
   SolveResult result;
