@@ -6,6 +6,7 @@
 #   scripts/bench.sh default         # only the default sweep (a few minutes)
 #   scripts/bench.sh targets         # only the targets (GRU D=64 T=1e6) at 1/2 threads, 2 ranks
 #   scripts/bench.sh scaling         # only the strong/weak series (1..KELK_MAX_RANKS ranks)
+#   scripts/bench.sh block_jacobi    # only block_jacobi's targets F1-F2 (1, 2 threads; 2, 4 ranks)
 #   scripts/bench.sh report          # only re-make table, model and plots from the CSVs
 #
 # Environment: KELK_BUILD_DIR (default build), KELK_BENCH_OUT (default bench-results/local),
@@ -49,6 +50,16 @@ if [ "$what" = all ] || [ "$what" = targets ]; then
   reps=2 run 1 "$cores" "targets_r1_t${cores}.csv" --sweep targets
   reps=2 run "$cores" 1 "targets_r${cores}_t1.csv" --sweep targets
 fi
+if [ "$what" = all ] || [ "$what" = block_jacobi ]; then
+  rm -f "$out"/block_jacobi_*.csv
+  # the argru map reads the shipped weights relative to the repository
+  cd "$repo"
+  reps=2 run 1 1 block_jacobi_r1_t1.csv --sweep block_jacobi
+  reps=2 run 1 "$cores" "block_jacobi_r1_t${cores}.csv" --sweep block_jacobi
+  reps=2 run "$cores" 1 "block_jacobi_r${cores}_t1.csv" --sweep block_jacobi
+  # oversubscribed ranks: the cost of the exchanges
+  reps=2 run 4 1 block_jacobi_r4_t1.csv --sweep block_jacobi
+fi
 if [ "$what" = all ] || [ "$what" = scaling ]; then
   rm -f "$out"/strong_*.csv "$out"/weak_*.csv
   for ((r = 1; r <= max_ranks; r *= 2)); do
@@ -56,7 +67,12 @@ if [ "$what" = all ] || [ "$what" = scaling ]; then
     run "$r" 1 "weak_r${r}_t1.csv" --methods quasi_deer,deer --T $((100000 * r)) --D 32
   done
 fi
-# the report: merged table, model, plots
+# the report: block_jacobi's model (F4), merged table, model, plots
+if compgen -G "$out/block_jacobi_*.csv" >/dev/null; then
+  "$py" "$repo/scripts/block_jacobi_model.py" "$out"/block_jacobi_*.csv \
+    --markdown "$out/block_jacobi_model.md" --figure "$repo/docs/figures/block_jacobi_model.png" \
+    --deer-family "$repo/docs/PERFORMANCE.md"
+fi
 results=("$out"/*_r*_t*.csv)  # the kelk-bench result files (not history.csv, not all.csv)
 "$py" "$repo/scripts/collect_bench.py" -o "$out/all.csv" --markdown "$out/table.md" "${results[@]}"
 "$py" "$repo/scripts/perf_model.py" "$out/all.csv" --markdown "$out/model.md" --json "$out/model.json" \

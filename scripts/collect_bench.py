@@ -52,7 +52,8 @@ RESULT_COLUMNS = ["iterations", "converged", "repeats", "t_median", "t_min", "t_
                   "t_iter", "baseline_s", "baseline_gflops", "baseline_kernel", "speedup",
                   "max_err", "peak_rss_mb", "views_peak_mb", "solver_peak_mb", "t_linearize",
                   "t_scan", "t_update", "t_comm", "t_cross_measured", "kernel", "kernel_gflops", "kernel_gbs",
-                  "kernel_rate", "compose_gflops", "kernel_times"]
+                  "kernel_rate", "compose_gflops", "kernel_times", "blocks",
+                  "steps_after_first_sweep", "merge_length"]
 SCHEMA = CONTEXT_COLUMNS + CASE_COLUMNS + RESULT_COLUMNS
 KNOWN = set(SCHEMA)
 # Without these a row cannot be placed in a scaling table.

@@ -82,7 +82,8 @@ BASELINE = "baseline"
 
 # Columns kelk-bench writes as numbers; every other column stays a string.
 INT_COLUMNS = ("B", "T", "D", "Din", "chunks", "ranks", "time_ranks", "batch_ranks",
-               "threads", "iterations", "converged", "repeats")
+               "threads", "iterations", "converged", "repeats", "blocks",
+               "steps_after_first_sweep", "merge_length")
 FLOAT_COLUMNS = ("t_median", "t_min", "t_max", "t_iter", "baseline_s", "baseline_gflops",
                  "speedup", "max_err", "peak_rss_mb", "views_peak_mb", "t_linearize",
                  "t_scan", "t_update", "t_comm", "kernel_gflops", "kernel_gbs",

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3
 rm -rf "$work" && mkdir -p "$work"
 "$mpiexec" -np "$np" "$bench" --maps gru,elman --precision fp64,fp32 --T 300 --D 6 \
-  --methods sequential,jacobi,deer,quasi_deer,elk,quasi_elk --repeats 2 --warmup 1 \
+  --methods sequential,jacobi,deer,quasi_deer,elk,quasi_elk,block_jacobi --blocks 3 --repeats 2 --warmup 1 \
   --out "$work/strong_r${np}_t1.csv" --history "$work/history.csv"
 # Lorenz-96 is chaotic: the damped methods need more than T iterations over long horizons
 "$mpiexec" -np "$np" "$bench" --maps lorenz96 --precision fp64 --T 100 --D 6 \

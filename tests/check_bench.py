@@ -48,6 +48,11 @@ def check_rows(rows, ranks):
             fail(f"{name}: speedup {r['speedup']} != baseline / median {speedup}")
         if r["method"] not in ("baseline", "sequential") and float(r["solver_peak_mb"]) <= 0:
             fail(f"{name}: no solver memory recorded")
+        if r["method"] == "block_jacobi":
+            if r.get("blocks") != "3" or r.get("merge_length", "") == "":
+                fail(f"{name}: blocks {r.get('blocks')!r}, merge length {r.get('merge_length')!r}")
+            if int(r["steps_after_first_sweep"]) < 0:
+                fail(f"{name}: negative work after the first sweep")
 
 
 def main():
@@ -55,7 +60,8 @@ def main():
     rows = list(csv.DictReader(open(results_csv)))
     check_rows(rows, ranks)
     methods = {r["method"] for r in rows}
-    for m in ("baseline", "sequential", "jacobi", "deer", "quasi_deer", "elk", "quasi_elk"):
+    for m in ("baseline", "sequential", "jacobi", "deer", "quasi_deer", "elk", "quasi_elk",
+              "block_jacobi"):
         if m not in methods:
             fail(f"method {m} missing")
     doc = json.load(open(results_json))

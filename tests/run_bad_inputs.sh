@@ -102,6 +102,8 @@ expect missing_deck nonexistent.toml "cannot read the input deck"
 expect unwritable_output good.toml "cannot write the output file" --output no_such_folder/out.h5
 expect more_ranks_than_steps good.toml "more ranks along time (2) than time steps (1)" --input inputs_t1.h5
 expect bad_batch_split good.toml "cannot be split into 4 batch groups" --batch-ranks 4
+expect negative_blocks good.toml "blocks must be >= 0" --method block_jacobi --blocks -1
+expect too_many_blocks good.toml "time steps to split (per rank when distributed)" --method block_jacobi --blocks 100000
 
 # an earlier output survives a failed run untouched
 "$mpiexec" -n 2 "$run" good.toml --quiet >/dev/null 2>&1 || { echo "FAIL: the good deck failed"; failures=$((failures + 1)); }
