@@ -48,8 +48,9 @@ struct BlockStep {
       : map(m), D(m.state_dim()), Din(m.input_dim()) {
     if constexpr (Projected) {
       P = map.projection_dim();
-      WT = transposed(space, map.recurrent_weights(), "kelk::solve::block_W_transposed");
-      VT = transposed(space, map.input_weights(), "kelk::solve::block_V_transposed");
+      WT = transposed_copy<Matrix>(space, map.recurrent_weights(),
+                                   "kelk::solve::block_W_transposed");
+      VT = transposed_copy<Matrix>(space, map.input_weights(), "kelk::solve::block_V_transposed");
     }
   }
 
@@ -65,25 +66,12 @@ struct BlockStep {
       map.step(s, u, f, scratch);
     }
   }
-
- private:
-  template <class ExecutionSpace, class Weights>
-  static Matrix transposed(const ExecutionSpace& space, const Weights& w, const std::string& label) {
-    const Matrix t(Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label), w.extent(1),
-                   w.extent(0));
-    if (t.size() == 0) return t;
-    Kokkos::parallel_for(
-        label,
-        Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>>(
-            space, {0, 0}, {std::int64_t(w.extent(0)), std::int64_t(w.extent(1))}),
-        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { t(j, i) = w(i, j); });
-    return t;
-  }
 };
 
 template <class StepMap, class ExecutionSpace>
-using BlockStepOf = BlockStep<StepMap, typename ExecutionSpace::memory_space,
-                              provides_projected_form_v<StepMap, typename ExecutionSpace::memory_space>>;
+using BlockStepOf =
+    BlockStep<StepMap, typename ExecutionSpace::memory_space,
+              provides_projected_form_v<StepMap, typename ExecutionSpace::memory_space>>;
 
 /// |x - y| > atol + rtol |x| for some entry (non-finite differences count as moved).
 template <class Scalar>

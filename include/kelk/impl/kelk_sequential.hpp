@@ -51,6 +51,21 @@ KOKKOS_INLINE_FUNCTION void transposed_product(const Scalar* wt, const Scalar* s
   }
 }
 
+/// A (cols x rows) copy of the transpose of `w`, in ExecutionSpace's memory space. (A free
+/// function: CUDA's extended lambdas cannot live in constructors or private members.)
+template <class Matrix, class ExecutionSpace, class Weights>
+Matrix transposed_copy(const ExecutionSpace& space, const Weights& w, const std::string& label) {
+  const Matrix t(Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label), w.extent(1),
+                 w.extent(0));
+  if (t.size() == 0) return t;
+  Kokkos::parallel_for(
+      label,
+      Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>>(
+          space, {0, 0}, {std::int64_t(w.extent(0)), std::int64_t(w.extent(1))}),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { t(j, i) = w(i, j); });
+  return t;
+}
+
 /// The generic loop: every step through the map's `step`.
 template <class ExecutionSpace, class StepMap>
 void evaluate_steps(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p) {
@@ -95,11 +110,7 @@ void evaluate_projected(const ExecutionSpace& space, const Problem<ExecutionSpac
     prev = Matrix(alloc("kelk::solve::sequential_previous"), B, D);
     Kokkos::deep_copy(space, prev, p.prev0);
   } else {
-    WT = Matrix(alloc("kelk::solve::sequential_W_transposed"), D, P);
-    Kokkos::parallel_for(
-        "kelk::solve::sequential_transpose",
-        Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>>(space, {0, 0}, {D, P}),
-        KOKKOS_LAMBDA(int j, int i) { WT(j, i) = W(i, j); });
+    WT = transposed_copy<Matrix>(space, W, "kelk::solve::sequential_W_transposed");
   }
 
   for (int t0 = 0; t0 < T; t0 += tile) {
