@@ -169,6 +169,38 @@ TEST_CASE("block_jacobi: at most as many sweeps as blocks on an expansive Elman 
   }
 }
 
+TEST_CASE("block_jacobi: the batched block sweep (the device path) equals the per-block one",
+          "[block_jacobi]") {
+  // forced on the host: all blocks in step, two matrix products over the blocks per step
+  const int B = GENERATE(1, 3);
+  const int T = 700, D = 12, Din = 3;
+  auto p = kelk_test::random_problem<double>(B, T, D, Din, 31);
+  const auto check = [&](const auto& map) {
+    const Kokkos::DefaultExecutionSpace space;
+    kelk::SolveOptions opt;
+    opt.method = Method::block_jacobi;
+    opt.blocks = 7;
+    opt.record_history = true;
+    kelk::SequenceView<double> per_block("per_block", B, T, D), batched("batched", B, T, D);
+    const auto r1 = kelk::solve(map, p.s0, p.inputs, per_block, opt);
+    auto problem = kelk::impl::make_problem(space, map, kelk::BatchView<const double>(p.s0),
+                                            kelk::SequenceView<const double>(p.inputs), batched,
+                                            opt);
+    kelk::impl::SingleProcess single;
+    const auto r2 = kelk::impl::solve_block_jacobi(space, problem, opt, single, true);
+    space.fence();
+    CAPTURE(B, r1.iterations, r2.iterations);
+    CHECK(r2.converged);
+    CHECK(r2.iterations == r1.iterations);
+    REQUIRE(r2.history.size() == r1.history.size());
+    CHECK(r2.history[0].steps_recomputed == std::int64_t(B) * T);
+    CHECK(max_abs_diff(per_block, batched) <= 1e-6);
+    CHECK(max_abs_diff(batched, kelk_test::plain_loop(map, p.s0, p.inputs)) <= 1e-6);
+  };
+  SECTION("GRU") { check(kelk::make_random_gru<double>(D, Din, 0.5, 32)); }
+  SECTION("Elman") { check(kelk::make_random_elman<double>(D, Din, 0.8, 33)); }
+}
+
 TEST_CASE("block_jacobi: a warm start from the exact trajectory converges in one sweep",
           "[block_jacobi]") {
   const auto map = kelk::make_random_gru<double>(6, 3, 0.5, 11);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
 
 namespace kelk::impl {
@@ -103,6 +104,9 @@ class BlockJacobi {
   using Items = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
   using Counts = Kokkos::View<std::int64_t*, memory_space>;
   using Flags = Kokkos::View<unsigned char*, memory_space>;
+  using Matrix = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
+  /// The map has the projected form: sweeps can run batched (sweep_batched).
+  static constexpr bool projected = provides_projected_form_v<StepMap, memory_space>;
 
   /// What a check (gather and compare) found, reduced over this rank's items.
   struct Check {
@@ -115,8 +119,12 @@ class BlockJacobi {
     std::int64_t longest = 0;  ///< the most steps any item evaluated
   };
 
+  /// `batched`: sweep all blocks in step with matrix products over the blocks (maps with the
+  /// projected form only); unset: on devices, where one thread per block leaves the device
+  /// mostly idle and reads the weights once per block and step.
   BlockJacobi(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p, int blocks,
-              std::int64_t first_block, double atol, double rtol)
+              std::int64_t first_block, double atol, double rtol,
+              std::optional<bool> batched = std::nullopt)
       : space_(space),
         step_(space, p.map),
         K_(blocks),
@@ -128,7 +136,27 @@ class BlockJacobi {
         change_(alloc("kelk::solve::block_start_changes"), std::int64_t(p.B) * blocks),
         active_(alloc("kelk::solve::block_active"), std::int64_t(p.B) * blocks),
         steps_(alloc("kelk::solve::block_steps"), std::int64_t(p.B) * blocks),
-        marks_("kelk::solve::merge_marks", p.size() / p.D) {}
+        marks_("kelk::solve::merge_marks", p.size() / p.D) {
+    if constexpr (projected) {
+      batched_ = batched ? *batched
+                         : !Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible;
+      if (batched_) {
+        const std::int64_t n = items(p);
+        const int P = step_.P;
+        W_ = p.map.recurrent_weights();
+        V_ = p.map.input_weights();
+        // zero-initialised: rows of blocks that never step stay finite in the products
+        prev_ = Matrix("kelk::solve::block_batched_previous", n, p.D);
+        u_ = Matrix("kelk::solve::block_batched_inputs", n, p.Din);
+        ws_ = Matrix(alloc("kelk::solve::block_batched_recurrent_products"), n, P);
+        vu_ = Matrix(alloc("kelk::solve::block_batched_input_products"), n, P);
+        f_ = Matrix(alloc("kelk::solve::block_batched_f"), n, p.D);
+        alive_ = Flags(alloc("kelk::solve::block_batched_alive"), n);
+      }
+    } else {
+      (void)batched;
+    }
+  }
 
   int blocks() const { return K_; }
   std::int64_t items(const Problem<ExecutionSpace, StepMap>& p) const {
@@ -185,6 +213,8 @@ class BlockJacobi {
   /// block; later step by step until the first step whose new state agrees with the stored
   /// one within the tolerance (the merge: that state and the rest of the block are kept).
   Work sweep(const Problem<ExecutionSpace, StepMap>& p, int sweep) {
+    if constexpr (projected)
+      if (batched_) return sweep_batched(p, sweep);
     const int K = K_, D = p.D, T = p.T;
     const auto step = step_;
     const auto starts = starts_, pending = pending_;
@@ -225,13 +255,79 @@ class BlockJacobi {
           steps(i) = t - t0;
           return Scalar(0);
         });
-    Work work;
-    const auto h_steps = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), steps_);
-    for (std::size_t i = 0; i < h_steps.extent(0); ++i) {
-      work.steps += h_steps(i);
-      work.longest = std::max(work.longest, h_steps(i));
+    return work_done();
+  }
+
+  /// sweep() for maps with the projected form, all blocks in step: per step r, the previous
+  /// states and the inputs of the blocks still stepping are gathered into rows, their recurrent
+  /// and input products are two matrix products over the blocks ((items x D) W^T and
+  /// (items x Din) V^T), then finish_step and the merge test run per block. Blocks that merged
+  /// or ended keep their rows in the products (no compaction) until the last one stops.
+  Work sweep_batched(const Problem<ExecutionSpace, StepMap>& p, int sweep) {
+    using Rows = BulkRows<Scalar, memory_space>;
+    using ConstRows = BulkRows<const Scalar, memory_space>;
+    const int K = K_, D = p.D, T = p.T, Din = p.Din, P = step_.P;
+    const std::int64_t n = items(p);
+    const auto map = step_.map;
+    const auto starts = starts_, pending = pending_, prev = prev_, u = u_, ws = ws_, vu = vu_,
+               f = f_;
+    const auto active = active_, alive = alive_, marks = marks_;
+    const auto steps = steps_;
+    const Scalar atol = atol_, rtol = rtol_;
+    const bool merge = sweep > 1;
+    const Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>> all(space_, 0, n);
+    Kokkos::parallel_for(
+        "kelk::solve::block_batched_start", all, KOKKOS_LAMBDA(std::int64_t i) {
+          steps(i) = 0;
+          alive(i) = active(i);
+          if (active(i))
+            for (int d = 0; d < D; ++d) starts(i, d) = pending(i, d);
+        });
+    const int longest = (T + K - 1) / K;  // block sizes differ by at most one
+    for (int r = 0; r < longest; ++r) {
+      Kokkos::parallel_for(
+          "kelk::solve::block_batched_gather", all, KOKKOS_LAMBDA(std::int64_t i) {
+            if (!alive(i)) return;  // a finished block's rows keep their last values
+            const int b = int(i / K), t = chunk_begin(int(i % K), T, K) + r;
+            const Scalar* s = r == 0 ? &starts(i, 0) : &p.states(b, t - 1, 0);
+            for (int d = 0; d < D; ++d) prev(i, d) = s[d];
+            const Scalar* ui = input_at(p, b, t);
+            for (int k = 0; k < Din; ++k) u(i, k) = ui[k];
+          });
+      {
+        const ProjectionBatch<ExecutionSpace> batch(space_);
+        project_rows(space_, ConstRows(prev.data(), n, D), W_, Scalar(0), Rows(ws.data(), n, P));
+        project_rows(space_, ConstRows(u.data(), n, Din), V_, Scalar(0), Rows(vu.data(), n, P));
+      }
+      Kokkos::parallel_for(
+          "kelk::solve::block_batched_finish", all, KOKKOS_LAMBDA(std::int64_t i) {
+            if (!alive(i)) return;
+            const int b = int(i / K), j = int(i % K);
+            const int t = chunk_begin(j, T, K) + r, t1 = chunk_begin(j + 1, T, K);
+            Scalar* fi = &f(i, 0);
+            map.finish_step(&prev(i, 0), &ws(i, 0), &vu(i, 0), fi);
+            Scalar* s = &p.states(b, t, 0);
+            const std::int64_t bt = std::int64_t(b) * T + t;
+            steps(i) += 1;
+            if (merge && !differs(fi, s, D, atol, rtol)) {
+              marks(bt) = 1;
+              alive(i) = 0;
+              return;
+            }
+            for (int d = 0; d < D; ++d) s[d] = fi[d];
+            if (merge) marks(bt) = 0;
+            if (t + 1 == t1) alive(i) = 0;
+          });
+      // after a merge sweep's first steps most blocks have merged: stop when all have
+      if (merge && r % 16 == 15) {
+        std::int64_t running = 0;
+        Kokkos::parallel_reduce(
+            "kelk::solve::block_batched_running", all,
+            KOKKOS_LAMBDA(std::int64_t i, std::int64_t & c) { c += alive(i); }, running);
+        if (running == 0) break;
+      }
     }
-    return work;
+    return work_done();
   }
 
   /// max |s_t - f(s_{t-1}, u_t)| of the stored states, evaluated where it can be nonzero: at
@@ -266,6 +362,17 @@ class BlockJacobi {
     return Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, label);
   }
 
+  /// The work of the sweep just run, from the per-item step counts.
+  Work work_done() const {
+    Work work;
+    const auto h_steps = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), steps_);
+    for (std::size_t i = 0; i < h_steps.extent(0); ++i) {
+      work.steps += h_steps(i);
+      work.longest = std::max(work.longest, h_steps(i));
+    }
+    return work;
+  }
+
   ExecutionSpace space_;
   BlockStepOf<StepMap, ExecutionSpace> step_;
   int K_;
@@ -276,13 +383,20 @@ class BlockJacobi {
   Flags active_;
   Counts steps_;
   Flags marks_;
+  // the batched sweep's weights and rows
+  bool batched_ = false;
+  Kokkos::View<const Scalar**, Kokkos::LayoutRight, memory_space> W_, V_;
+  Matrix prev_, u_, ws_, vu_, f_;
+  Flags alive_;
 };
 
 /// The block_jacobi iteration: check (exchange the rank boundary, gather the starts), stop when
 /// no block start moved, else sweep. Every rank takes the same decisions from reduced values.
+/// `batched` as for BlockJacobi (unset: batched on devices for maps with the projected form).
 template <class ExecutionSpace, class StepMap, class Topology>
 SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap> p,
-                               const SolveOptions& options, Topology& topology) {
+                               const SolveOptions& options, Topology& topology,
+                               std::optional<bool> batched = std::nullopt) {
   using Scalar = typename StepMap::value_type;
   const int K = options.blocks > 0 ? options.blocks : default_blocks(space.concurrency(), p.B, p.T);
   const auto [first_block, total] = topology.blocks_along_time(K);
@@ -290,7 +404,8 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
   topology.max(&along, 1);  // every rank iterates as often as the longest block chain needs
   const int max_iter = options.max_iter ? *options.max_iter : int(along);
   const double atol = options.atol ? *options.atol : default_atol<Scalar>();
-  BlockJacobi<ExecutionSpace, StepMap> solver(space, p, K, first_block, atol, options.rtol);
+  BlockJacobi<ExecutionSpace, StepMap> solver(space, p, K, first_block, atol, options.rtol,
+                                              batched);
 
   SolveResult result;
   result.method = Method::block_jacobi;
