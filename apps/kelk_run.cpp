@@ -14,6 +14,7 @@
 #include <toml.hpp>
 
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
@@ -105,6 +106,15 @@ void read_deck(RunConfig& cfg) {
   };
   const std::string text, base = folder_of(cfg.deck);
   const std::int64_t integer = 0;
+  // an integer key's value as an int, or an error naming the key and the range
+  const auto to_int = [&](const std::string& key, std::int64_t v) {
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+      throw std::invalid_argument("option '" + key + "' = " + std::to_string(v) +
+                                  " in the input deck '" + cfg.deck + "' is out of range (" +
+                                  std::to_string(std::numeric_limits<int>::min()) + " .. " +
+                                  std::to_string(std::numeric_limits<int>::max()) + ")");
+    return int(v);
+  };
   const double real = 0;
   if (cfg.model.empty()) cfg.model = resolve(base, get(deck, "model", text).value_or(""));
   if (cfg.input.empty()) cfg.input = resolve(base, get(deck, "input", text).value_or(""));
@@ -119,21 +129,21 @@ void read_deck(RunConfig& cfg) {
     if (auto v = get(s, "precision", text)) cfg.precision = *v;
     if (auto v = get(s, "atol", real)) o.atol = *v;
     if (auto v = get(s, "rtol", real)) o.rtol = *v;
-    if (auto v = get(s, "max_iter", integer)) o.max_iter = int(*v);
-    if (auto v = get(s, "iterations", integer)) cfg.iterations = int(*v);
+    if (auto v = get(s, "max_iter", integer)) o.max_iter = to_int("max_iter", *v);
+    if (auto v = get(s, "iterations", integer)) cfg.iterations = to_int("iterations", *v);
     if (auto v = get(s, "initial_guess", text)) o.initial_guess = kelk::parse_initial_guess(*v);
     if (auto v = get(s, "non_finite", text)) o.non_finite = kelk::parse_non_finite_policy(*v);
     if (auto v = get(s, "clip_value", real)) o.clip_value = *v;
     if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
-    if (auto v = get(s, "chunks", integer)) o.chunks = int(*v);
-    if (auto v = get(s, "blocks", integer)) o.blocks = int(*v);
+    if (auto v = get(s, "chunks", integer)) o.chunks = to_int("chunks", *v);
+    if (auto v = get(s, "blocks", integer)) o.blocks = to_int("blocks", *v);
     if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
   if (deck.contains("parallel")) {
     const auto& p = deck.at("parallel");
     check_keys(p, parallel, "parallel.");
-    if (auto v = get(p, "batch_ranks", integer)) cfg.batch_ranks = int(*v);
+    if (auto v = get(p, "batch_ranks", integer)) cfg.batch_ranks = to_int("batch_ranks", *v);
   }
 }
 
@@ -272,6 +282,15 @@ int main(int argc, char* argv[]) {
     code = rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
     MPI_Finalize();
     return code;
+  }
+  // extras are allowed for Kokkos' own flags only: anything else is a misspelt option
+  for (const auto& extra : app.remaining()) {
+    if (extra.rfind("--kokkos-", 0) == 0) continue;
+    if (rank == 0)
+      std::fprintf(stderr, "kelk-run: error: unknown option '%s' (kelk-run --help lists them)\n",
+                   extra.c_str());
+    MPI_Finalize();
+    return 1;
   }
   kelk::initialize(argc, argv);
   try {

@@ -52,6 +52,14 @@ output = "out.h5"
 tolerance = 1e-3
 TOML
 printf 'model = "model.h5"\ninput = [unclosed\n' > malformed.toml
+# int_deck FILE TABLE LINE: a deck whose [TABLE] holds LINE (integers beyond int's range)
+int_deck() {
+  printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "out.h5"\n[%s]\n%s\n' "$2" "$3" >"$1"
+}
+int_deck max_iter_2e32.toml solver "max_iter = 4294967297"
+int_deck iterations_2e32.toml solver "iterations = 4294967299"
+int_deck max_iter_3e9.toml solver "max_iter = 3000000000"
+int_deck batch_ranks_2e32.toml parallel "batch_ranks = -4294967296"
 cat > wrong_type.toml <<'TOML'
 model = "model.h5"
 input = "inputs.h5"
@@ -102,6 +110,12 @@ expect missing_deck nonexistent.toml "cannot read the input deck"
 expect unwritable_output good.toml "cannot write the output file" --output no_such_folder/out.h5
 expect more_ranks_than_steps good.toml "more ranks along time (2) than time steps (1)" --input inputs_t1.h5
 expect bad_batch_split good.toml "cannot be split into 4 batch groups" --batch-ranks 4
+expect deck_int_max_iter max_iter_2e32.toml "option 'max_iter' = 4294967297 in the input deck"
+expect deck_int_iterations iterations_2e32.toml "option 'iterations' = 4294967299"
+expect deck_int_max_iter_3e9 max_iter_3e9.toml "option 'max_iter' = 3000000000"
+expect deck_int_batch_ranks batch_ranks_2e32.toml "option 'batch_ranks' = -4294967296"
+expect unknown_flag good.toml "unknown option '--methd'" --methd jacobi
+expect negative_atol good.toml "atol must be finite and >= 0, got -1e-07" --atol -1e-7
 expect negative_blocks good.toml "blocks must be >= 0" --method block_jacobi --blocks -1
 expect too_many_blocks good.toml "time steps to split (per rank when distributed)" --method block_jacobi --blocks 100000
 

@@ -93,6 +93,28 @@ TEMPLATE_TEST_CASE("the sequential method is the plain loop", "[solve]", double,
   }
 }
 
+TEST_CASE("the sequential method reports a trajectory that overflows as non-finite", "[solve]") {
+  // RK4 with dt = 2 on Lorenz-96 blows up within a few steps; NaN weights likewise
+  auto p = kelk_test::random_problem<double>(2, 200, 5, 0, 15, 3.0);
+  kelk::SequenceView<double> states("states", 2, 200, 5);
+  kelk::SolveOptions seq;
+  seq.method = Method::sequential;
+  const auto r = kelk::solve(kelk::Lorenz96<double>(5, 8.0, 2.0), p.s0, p.inputs, states, seq);
+  CHECK_FALSE(r.converged);
+  CHECK(r.reason == kelk::StopReason::non_finite);
+  auto gru = kelk::make_random_gru<double>(5, 3, 0.5, 1);
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), gru.W_hz);
+  h(1, 2) = std::nan("");
+  Kokkos::deep_copy(gru.W_hz, h);
+  auto q = kelk_test::random_problem<double>(2, 50, 5, 3, 16);
+  kelk::SequenceView<double> out("out", 2, 50, 5);
+  const auto r2 = kelk::solve(gru, q.s0, q.inputs, out, seq);
+  CHECK(r2.reason == kelk::StopReason::non_finite);
+  // and a finite one converges
+  const auto r3 = kelk::solve(kelk::Lorenz96<double>(5, 8.0, 0.01), p.s0, p.inputs, states, seq);
+  CHECK(r3.converged);
+}
+
 TEST_CASE("both recurrent-product paths of the projected sequential loop are the plain loop",
           "[solve]") {
   // per sequence (CPUs) and one matrix product over the batch per step (devices), each forced

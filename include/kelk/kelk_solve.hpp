@@ -12,6 +12,8 @@
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +25,17 @@ namespace impl {
 
 [[noreturn]] inline void invalid(const std::string& what) {
   throw std::invalid_argument("kelk::solve: " + what);
+}
+
+/// A number as the user wrote it: the shortest decimal that reads back as the same double
+/// (std::to_string prints -1e-7 as -0.000000).
+inline std::string number(double x) {
+  char text[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, x);
+    if (std::strtod(text, nullptr) == x || !std::isfinite(x)) break;
+  }
+  return text;
 }
 
 inline std::string shape(std::size_t a, std::size_t b, std::size_t c) {
@@ -64,9 +77,9 @@ Problem<ExecutionSpace, StepMap> make_problem(
     invalid("s0, inputs and states must be contiguous Views");
 
   if (options.atol && !(*options.atol >= 0 && std::isfinite(*options.atol)))
-    invalid("atol must be finite and >= 0, got " + std::to_string(*options.atol));
+    invalid("atol must be finite and >= 0, got " + number(*options.atol));
   if (!(options.rtol >= 0 && std::isfinite(options.rtol)))
-    invalid("rtol must be finite and >= 0, got " + std::to_string(options.rtol));
+    invalid("rtol must be finite and >= 0, got " + number(options.rtol));
   if (options.max_iter && *options.max_iter < 0)
     invalid("max_iter must be >= 0, got " + std::to_string(*options.max_iter));
   if (options.chunks < 0)
@@ -83,7 +96,7 @@ Problem<ExecutionSpace, StepMap> make_problem(
   if ((m == Method::quasi_deer || m == Method::quasi_elk) && !provides_jacobian_diagonal_v<StepMap>)
     invalid("method " + to_string(m) + " needs a step map with jacobian_diagonal()");
   if (options.sigma2 && !(*options.sigma2 > 0 && std::isfinite(*options.sigma2)))
-    invalid("sigma2 must be finite and > 0, got " + std::to_string(*options.sigma2));
+    invalid("sigma2 must be finite and > 0, got " + number(*options.sigma2));
 
   if (count_non_finite(space, s0) > 0) invalid("s0 contains NaN or Inf");
   if (count_non_finite(space, inputs) > 0) invalid("inputs contain NaN or Inf");

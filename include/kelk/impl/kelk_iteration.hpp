@@ -315,10 +315,13 @@ SolveResult solve_with(const ExecutionSpace& space, Problem<ExecutionSpace, Step
   SolveResult result;
   result.method = Method::sequential;
   result.iterations = result.returned_iteration = 1;
-  result.converged = true;
-  result.reason = StopReason::converged;
   // No residual pass: every state is f of the one before it (across ranks too, from the
-  // received halo), so the residual is 0 by construction and reported as such.
+  // received halo), so the residual is 0 by construction and reported as such. But a
+  // trajectory that overflowed (or NaN weights) is no solution: one vectorised read pass.
+  std::int64_t non_finite = count_non_finite(space, p.states);
+  topology.sum(&non_finite, 1);
+  result.converged = non_finite == 0;
+  result.reason = result.converged ? StopReason::converged : StopReason::non_finite;
   result.final_residual = 0.0;
   return result;
 }
