@@ -1,7 +1,9 @@
 // kelk's HDF5 file schema (docs/FILES.md): model, input and output files.
 #include <kelk/kelk_io.hpp>
+#include <kelk/kelk_solve.hpp>
 
 #include <unistd.h>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <type_traits>
@@ -19,11 +21,27 @@ std::vector<double> to_host(const View& v) {
   return std::vector<double>(h.data(), h.data() + h.span());
 }
 
+/// Throws naming the dataset if a weight is NaN or Inf, or beyond Scalar's range.
+template <class Scalar, class T>
+void check_weights(const hdf5::File& file, const std::string& name, const std::vector<T>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double v = double(values[i]);
+    const std::string where =
+        "kelk: dataset '" + name + "' in '" + file.path() + "' holds ";
+    if (!std::isfinite(v))
+      throw hdf5::Error(where + "NaN or Inf (entry " + std::to_string(i) + ")");
+    if (!std::isfinite(Scalar(v)))
+      throw hdf5::Error(where + impl::number(v) + " (entry " + std::to_string(i) +
+                        "), beyond fp32's range");
+  }
+}
+
 template <class Scalar>
 impl::WeightMatrix<Scalar, Kokkos::DefaultExecutionSpace::memory_space> matrix(
     const hdf5::File& file, const std::string& name, std::size_t rows, std::size_t cols,
     const std::string& label) {
   const auto values = file.read<double>(name, {rows, cols});
+  check_weights<Scalar>(file, name, values);
   impl::WeightMatrix<Scalar, Kokkos::DefaultExecutionSpace::memory_space> m(label, rows, cols);
   auto h = Kokkos::create_mirror_view(m);
   for (std::size_t i = 0; i < values.size(); ++i) h.data()[i] = Scalar(values[i]);
@@ -35,6 +53,7 @@ template <class Scalar>
 impl::WeightVector<Scalar, Kokkos::DefaultExecutionSpace::memory_space> vector(
     const hdf5::File& file, const std::string& name, std::size_t n, const std::string& label) {
   const auto values = file.read<double>(name, {n});
+  check_weights<Scalar>(file, name, values);
   impl::WeightVector<Scalar, Kokkos::DefaultExecutionSpace::memory_space> v(label, n);
   auto h = Kokkos::create_mirror_view(v);
   for (std::size_t i = 0; i < n; ++i) h(i) = Scalar(values[i]);
@@ -117,8 +136,11 @@ Lorenz96<Scalar> read_lorenz96(const hdf5::File& file) {
   if (D < 4)
     throw hdf5::Error("kelk: Lorenz-96 model '" + file.path() + "' has D = " + std::to_string(D) +
                       "; need D >= 4");
-  return Lorenz96<Scalar>(int(D), Scalar(file.read_attribute<double>("F")),
-                          Scalar(file.read_attribute<double>("dt")));
+  const std::vector<double> F{file.read_attribute<double>("F")},
+      dt{file.read_attribute<double>("dt")};
+  check_weights<Scalar>(file, "F", F);
+  check_weights<Scalar>(file, "dt", dt);
+  return Lorenz96<Scalar>(int(D), Scalar(F[0]), Scalar(dt[0]));
 }
 
 template <class Scalar>
@@ -137,6 +159,12 @@ ArGru<Scalar> read_argru(const hdf5::File& file) {
   const auto bias_n = file.read<Scalar>(group + "gru/bias_n", {P});
   const auto dec_w = file.read<Scalar>(group + "decoder/weight", {2, P});
   const auto dec_b = file.read<Scalar>(group + "decoder/bias", {2});
+  check_weights<Scalar>(file, group + "gru/weight_ih", w_ih);
+  check_weights<Scalar>(file, group + "gru/weight_hh", w_hh);
+  check_weights<Scalar>(file, group + "gru/bias", bias);
+  check_weights<Scalar>(file, group + "gru/bias_n", bias_n);
+  check_weights<Scalar>(file, group + "decoder/weight", dec_w);
+  check_weights<Scalar>(file, group + "decoder/bias", dec_b);
 
   // Gate g of the stacked (3P, .) arrays occupies rows [g P, (g + 1) P), in the order r, z, n.
   const auto vec = [&](const std::string& label, const std::vector<Scalar>& src,

@@ -29,6 +29,12 @@ def inputs_inf(f): f["inputs"][0, 40, 2] = np.inf
 for name, edit in [("no_s0.h5", drop_s0), ("s0_rank3.h5", s0_rank3), ("int_inputs.h5", inputs_int),
                    ("s0_nan.h5", s0_nan), ("inputs_inf.h5", inputs_inf)]:
     variant(name, edit)
+shutil.copy("model.h5", "model_nan.h5")
+with h5py.File("model_nan.h5", "r+") as f:
+    f["W_hz"][2, 5] = np.nan
+shutil.copy("model.h5", "model_big.h5")
+with h5py.File("model_big.h5", "r+") as f:
+    f["b_in"][4] = 1e300
 PY
 cat > good.toml <<'TOML'
 model = "model.h5"
@@ -114,6 +120,8 @@ expect deck_int_max_iter max_iter_2e32.toml "option 'max_iter' = 4294967297 in t
 expect deck_int_iterations iterations_2e32.toml "option 'iterations' = 4294967299"
 expect deck_int_max_iter_3e9 max_iter_3e9.toml "option 'max_iter' = 3000000000"
 expect deck_int_batch_ranks batch_ranks_2e32.toml "option 'batch_ranks' = -4294967296"
+expect nan_weights good.toml "dataset 'W_hz' in 'model_nan.h5' holds NaN or Inf (entry 21)" --model model_nan.h5
+expect fp32_overflow_weights good.toml "dataset 'b_in' in 'model_big.h5' holds 1e+300 (entry 4), beyond fp32's range" --model model_big.h5 --precision fp32
 expect unknown_flag good.toml "unknown option '--methd'" --methd jacobi
 expect negative_atol good.toml "atol must be finite and >= 0, got -1e-07" --atol -1e-7
 expect negative_blocks good.toml "blocks must be >= 0" --method block_jacobi --blocks -1
