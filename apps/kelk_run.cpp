@@ -13,11 +13,14 @@
 #include <Kokkos_Core.hpp>
 #include <toml.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <limits>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -63,6 +66,23 @@ std::string folder_of(const std::string& path) {
 }
 std::string resolve(const std::string& base, const std::string& path) {
   return path.empty() || path[0] == '/' ? path : base + path;
+}
+
+/// Throws if `output` names the same file as the model, input or deck (compared by device and
+/// inode, so `../` spellings and links count): writing it would destroy that file.
+void check_output_is_new(const RunConfig& cfg) {
+  struct stat out {};
+  if (::stat(cfg.output.c_str(), &out) != 0) return;  // not there yet: nothing to destroy
+  const std::pair<const char*, const std::string*> others[] = {
+      {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}};
+  for (const auto& [what, path] : others) {
+    struct stat other {};
+    if (::stat(path->c_str(), &other) == 0 && other.st_dev == out.st_dev &&
+        other.st_ino == out.st_ino)
+      throw std::invalid_argument("the output file '" + cfg.output + "' is the " + what +
+                                  " file '" + *path + "': writing it would destroy it; choose "
+                                  "another output path");
+  }
 }
 
 /// Reads the deck into cfg; throws std::invalid_argument naming any unknown or ill-typed key.
@@ -320,6 +340,7 @@ int main(int argc, char* argv[]) {
         if (f->empty())
           throw std::invalid_argument("the deck '" + cfg.deck +
                                       "' must name the model, input and output files");
+      check_output_is_new(cfg);
     });
     kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
       // the model's kind, agreed on by every rank before any rank loads the model

@@ -122,6 +122,16 @@ expect deck_int_max_iter_3e9 max_iter_3e9.toml "option 'max_iter' = 3000000000"
 expect deck_int_batch_ranks batch_ranks_2e32.toml "option 'batch_ranks' = -4294967296"
 expect nan_weights good.toml "dataset 'W_hz' in 'model_nan.h5' holds NaN or Inf (entry 21)" --model model_nan.h5
 expect fp32_overflow_weights good.toml "dataset 'b_in' in 'model_big.h5' holds 1e+300 (entry 4), beyond fp32's range" --model model_big.h5 --precision fp32
+cp inputs.h5 keep_inputs.h5 && cp model.h5 keep_model.h5
+expect output_is_input good.toml "the output file '../$(basename "$PWD")/inputs.h5' is the input file" --output "../$(basename "$PWD")/inputs.h5"
+expect output_is_model good.toml "is the model file" --output ./model.h5
+expect output_is_deck good.toml "is the deck file" --output good.toml
+if cmp -s inputs.h5 keep_inputs.h5 && cmp -s model.h5 keep_model.h5; then
+  echo "ok   the input and model files survived"
+else
+  echo "FAIL: an output path equal to the input or model changed it"
+  failures=$((failures + 1))
+fi
 expect unknown_flag good.toml "unknown option '--methd'" --methd jacobi
 expect negative_atol good.toml "atol must be finite and >= 0, got -1e-07" --atol -1e-7
 expect negative_blocks good.toml "blocks must be >= 0" --method block_jacobi --blocks -1
