@@ -70,11 +70,22 @@ std::string resolve(const std::string& base, const std::string& path) {
 
 /// Throws if `output` names the same file as the model, input or deck (compared by device and
 /// inode, so `../` spellings and links count): writing it would destroy that file.
+/// Also refuses an output path that is a folder, and model, input or deck paths that are not
+/// regular files (a FIFO would block the read forever).
 void check_output_is_new(const RunConfig& cfg) {
-  struct stat out {};
-  if (::stat(cfg.output.c_str(), &out) != 0) return;  // not there yet: nothing to destroy
   const std::pair<const char*, const std::string*> others[] = {
       {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}};
+  for (const auto& [what, path] : others) {
+    struct stat st {};
+    if (::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      throw std::invalid_argument("the " + std::string(what) + " file '" + *path +
+                                  "' is not a regular file");
+  }
+  struct stat out {};
+  if (::stat(cfg.output.c_str(), &out) != 0) return;  // not there yet: nothing to destroy
+  if (S_ISDIR(out.st_mode))
+    throw std::invalid_argument("the output path '" + cfg.output +
+                                "' is a folder; name a file in it");
   for (const auto& [what, path] : others) {
     struct stat other {};
     if (::stat(path->c_str(), &other) == 0 && other.st_dev == out.st_dev &&
@@ -299,7 +310,9 @@ int main(int argc, char* argv[]) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    code = rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+    // --help and friends exit 0; a parse error prints its message and exits 1, as documented
+    if (rank == 0) app.exit(e);
+    code = e.get_exit_code() == 0 ? 0 : 1;
     MPI_Finalize();
     return code;
   }

@@ -132,6 +132,18 @@ else
   echo "FAIL: an output path equal to the input or model changed it"
   failures=$((failures + 1))
 fi
+mkdir -p a_folder && mkfifo fifo.h5
+expect output_is_folder good.toml "the output path 'a_folder' is a folder" --output a_folder
+expect input_is_fifo good.toml "the input file 'fifo.h5' is not a regular file" --input fifo.h5
+# a command-line parse error exits 1, as the README says (one process, no launcher in between)
+timeout 60 "$mpiexec" -n 1 "$run" good.toml --max-iter ten >parse_error.log 2>&1
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "max-iter" parse_error.log; then
+  echo "ok   a parse error exits 1 naming the option"
+else
+  echo "FAIL parse_error: exit $rc"; sed 's/^/    /' parse_error.log
+  failures=$((failures + 1))
+fi
 expect unknown_flag good.toml "unknown option '--methd'" --methd jacobi
 expect negative_atol good.toml "atol must be finite and >= 0, got -1e-07" --atol -1e-7
 expect negative_blocks good.toml "blocks must be >= 0" --method block_jacobi --blocks -1
