@@ -68,11 +68,11 @@ std::string resolve(const std::string& base, const std::string& path) {
   return path.empty() || path[0] == '/' ? path : base + path;
 }
 
-/// Throws if `output` names the same file as the model, input or deck (compared by device and
-/// inode, so `../` spellings and links count): writing it would destroy that file.
-/// Also refuses an output path that is a folder, and model, input or deck paths that are not
-/// regular files (a FIFO would block the read forever).
-void check_output_is_new(const RunConfig& cfg) {
+/// Throws if the model, input or deck path is not a regular file (a FIFO would block the read
+/// forever), if the output path is a folder, or if it names the same file as the model, input
+/// or deck (compared by device and inode, so `../` spellings and links count): writing it would
+/// destroy that file.
+void check_paths(const RunConfig& cfg) {
   const std::pair<const char*, const std::string*> others[] = {
       {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}};
   for (const auto& [what, path] : others) {
@@ -353,7 +353,7 @@ int main(int argc, char* argv[]) {
         if (f->empty())
           throw std::invalid_argument("the deck '" + cfg.deck +
                                       "' must name the model, input and output files");
-      check_output_is_new(cfg);
+      check_paths(cfg);
     });
     kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
       // the model's kind, agreed on by every rank before any rank loads the model

@@ -26,13 +26,11 @@ template <class Scalar, class T>
 void check_weights(const hdf5::File& file, const std::string& name, const std::vector<T>& values) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double v = double(values[i]);
-    const std::string where =
-        "kelk: dataset '" + name + "' in '" + file.path() + "' holds ";
-    if (!std::isfinite(v))
-      throw hdf5::Error(where + "NaN or Inf (entry " + std::to_string(i) + ")");
-    if (!std::isfinite(Scalar(v)))
-      throw hdf5::Error(where + impl::number(v) + " (entry " + std::to_string(i) +
-                        "), beyond fp32's range");
+    if (std::isfinite(Scalar(v))) continue;
+    const std::string what = std::isfinite(v) ? impl::number(v) : std::string("NaN or Inf");
+    throw hdf5::Error("kelk: dataset '" + name + "' in '" + file.path() + "' holds " + what +
+                      " (entry " + std::to_string(i) + ")" +
+                      (std::isfinite(v) ? ", beyond fp32's range" : ""));
   }
 }
 

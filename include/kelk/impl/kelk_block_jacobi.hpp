@@ -101,7 +101,6 @@ class BlockJacobi {
  public:
   using Scalar = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
-  using Items = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
   using Counts = Kokkos::View<std::int64_t*, memory_space>;
   using Flags = Kokkos::View<unsigned char*, memory_space>;
   using Matrix = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
@@ -158,7 +157,6 @@ class BlockJacobi {
     }
   }
 
-  int blocks() const { return K_; }
   std::int64_t items(const Problem<ExecutionSpace, StepMap>& p) const {
     return std::int64_t(p.B) * K_;
   }
@@ -378,7 +376,7 @@ class BlockJacobi {
   int K_;
   std::int64_t first_block_;  ///< global index (along the sequences) of this rank's block 0
   Scalar atol_, rtol_;
-  Items starts_, pending_;
+  Matrix starts_, pending_;
   Kokkos::View<Scalar*, memory_space> change_;
   Flags active_;
   Counts steps_;
@@ -404,9 +402,6 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
   topology.max(&along, 1);  // every rank iterates as often as the longest block chain needs
   const int max_iter = options.max_iter ? *options.max_iter : int(along);
   const double atol = options.atol ? *options.atol : default_atol<Scalar>();
-  BlockJacobi<ExecutionSpace, StepMap> solver(space, p, K, first_block, atol, options.rtol,
-                                              batched);
-
   SolveResult result;
   result.method = Method::block_jacobi;
   if (max_iter == 0) {  // nothing evaluated: the initial guess is the result
@@ -419,6 +414,8 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
     result.final_residual = r;
     return result;
   }
+  BlockJacobi<ExecutionSpace, StepMap> solver(space, p, K, first_block, atol, options.rtol,
+                                              batched);
   double last_residual = 0.0;
   for (int sweep = 1;; ++sweep) {
     // 1. check: the starts of this sweep, how far they moved, the residual of the last sweep
@@ -442,14 +439,14 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
     }
     // 2. sweep
     const auto work = solver.sweep(p, sweep);
-    std::int64_t counts[1] = {work.steps};
+    std::int64_t steps = work.steps;
     double longest = double(work.longest);
-    topology.sum(counts, 1);
+    topology.sum(&steps, 1);
     topology.max(&longest, 1);
     result.iterations = sweep;
     result.final_update = measures[0];
     if (options.record_history)
-      result.history.push_back({sweep, measures[0], 0.0, counts[0], std::int64_t(longest)});
+      result.history.push_back({sweep, measures[0], 0.0, steps, std::int64_t(longest)});
     if (options.on_iteration) options.on_iteration({sweep, measures[0], last_residual});
   }
   result.final_residual = last_residual;
