@@ -2,6 +2,9 @@
 // agreement, and the exclusive scan of block summaries under a user-defined reduction.
 #include <kelk/kelk_distributed.hpp>
 
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace kelk {
@@ -44,14 +47,36 @@ void collective_check(MPI_Comm comm, const std::function<void()>& f) {
     failed = true;
     message = e.what();
   }
-  int first = failed ? rank : size;
-  MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
+  // {lowest failing rank (size: none), 1 if every rank failed}
+  int agreed[2] = {failed ? rank : size, failed ? 1 : 0};
+  MPI_Allreduce(MPI_IN_PLACE, agreed, 2, MPI_INT, MPI_MIN, comm);
+  const int first = agreed[0];
   if (first == size) return;
   int length = static_cast<int>(message.size());
   MPI_Bcast(&length, 1, MPI_INT, first, comm);
   message.resize(std::size_t(length));
   MPI_Bcast(&message[0], length, MPI_CHAR, first, comm);
-  throw std::invalid_argument(message);
+  // Kokkos 3 appends a line about its traceback to allocation errors: noise in a message
+  const std::string noise = "Traceback functionality not available";
+  if (const auto at = message.find(noise); at != std::string::npos) message.erase(at, noise.size());
+  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back())))
+    message.pop_back();
+  // a failure of some ranks only (memory, a file system) says where it happened
+  if (!agreed[1] && first != 0)
+    message += " (on rank " + std::to_string(first) + " of " + std::to_string(size) + ")";
+  throw CollectiveError(message);
+}
+
+void abort_all(MPI_Comm comm, const std::string& what) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::fprintf(stderr,
+               "kelk: error on rank %d: %s\nkelk: the other ranks cannot be told inside a "
+               "collective operation: aborting all of them\n",
+               rank, what.c_str());
+  std::fflush(stderr);
+  MPI_Abort(comm, 1);
+  std::abort();  // not reached
 }
 
 namespace {

@@ -48,9 +48,19 @@ struct Partition {
 
 namespace impl {
 
+/// What collective_check throws: the same error on every rank.
+struct CollectiveError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 /// Runs `f` on every rank of `comm`; if it throws on any rank, throws on every rank a
-/// std::invalid_argument with the message of the lowest failing rank. Collective.
+/// CollectiveError with the message of the lowest failing rank (naming that rank when some
+/// ranks did not fail). Collective.
 void collective_check(MPI_Comm comm, const std::function<void()>& f);
+
+/// For an error on one rank inside a collective operation, which the others are already waiting
+/// in and cannot be told about: prints it (naming the rank) and ends every rank (MPI_Abort).
+[[noreturn]] void abort_all(MPI_Comm comm, const std::string& what);
 
 template <class Scalar>
 MPI_Datatype mpi_type() {
@@ -82,6 +92,12 @@ class MpiTopology {
 
   bool last_time_block() const { return part_.time_rank == part_.time_ranks - 1; }
   bool first_time_block() const { return part_.time_rank == 0; }
+
+  /// Runs f (allocations) on every rank; if it threw on any, throws on every rank.
+  template <class F>
+  void agree(F&& f) const {
+    collective_check(comm_, f);
+  }
 
   /// {blocks on the time ranks before this one, blocks along the whole sequences}.
   std::pair<std::int64_t, std::int64_t> blocks_along_time(int K) const {
@@ -130,24 +146,42 @@ class MpiTopology {
   template <class P>
   void sequential(const ExecutionSpace& space, P& p) {
     const int B = p.B, D = p.D;
-    auto h = Kokkos::create_mirror_view(halo_);
-    if (!first_time_block()) {
-      MPI_Recv(h.data(), B * D, mpi_type<Scalar>(), part_.time_rank - 1, 0, time_comm_,
+    // the left neighbour's last states, then a flag: 1 when a rank before failed
+    std::vector<Scalar> message(std::size_t(B) * D + 1, Scalar(0));
+    const Unmanaged<Scalar**, Kokkos::HostSpace> h(message.data(), B, D);
+    const int count = int(message.size());
+    if (!first_time_block())
+      MPI_Recv(message.data(), count, mpi_type<Scalar>(), part_.time_rank - 1, 0, time_comm_,
                MPI_STATUS_IGNORE);
-      Kokkos::deep_copy(halo_, h);
-      p.prev0 = halo_;
-    }
-    evaluate_sequential(space, p);
-    if (!last_time_block()) {
-      // The last states are a strided slice: pack them into a contiguous buffer of the same
-      // memory space first, as no backend copies a strided device slice to the host.
-      const Unmanaged<Scalar**, memory_space> packed(at_least(device_, std::size_t(B) * D), B, D);
-      Kokkos::deep_copy(space, packed,
-                        Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL));
-      Kokkos::deep_copy(space, h, packed);
-      space.fence();
-      MPI_Send(h.data(), B * D, mpi_type<Scalar>(), part_.time_rank + 1, 0, time_comm_);
-    }
+    bool failed = message.back() != Scalar(0);
+    std::string error;
+    if (!failed) try {
+        if (!first_time_block()) {
+          Kokkos::deep_copy(halo_, h);
+          p.prev0 = halo_;
+        }
+        evaluate_sequential(space, p);
+        if (!last_time_block()) {
+          // The last states are a strided slice: pack them into a contiguous buffer of the
+          // same memory space first, as no backend copies a strided device slice to the host.
+          const Unmanaged<Scalar**, memory_space> packed(at_least(device_, std::size_t(B) * D), B,
+                                                         D);
+          Kokkos::deep_copy(space, packed,
+                            Kokkos::subview(p.states, Kokkos::ALL, p.T - 1, Kokkos::ALL));
+          Kokkos::deep_copy(space, h, packed);
+          space.fence();
+        }
+      } catch (const std::exception& e) {
+        failed = true;
+        error = e.what();
+      }
+    // the ranks after this one are waiting for its states: tell them too when it failed
+    message.back() = failed ? Scalar(1) : Scalar(0);
+    if (!last_time_block())
+      MPI_Send(message.data(), count, mpi_type<Scalar>(), part_.time_rank + 1, 0, time_comm_);
+    collective_check(comm_, [&] {
+      if (!error.empty()) throw std::runtime_error(error);
+    });
   }
 
  private:
@@ -298,7 +332,16 @@ class DistributedSolver {
     impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
                                                        part_, s0, p.D);
     Kokkos::Profiling::pushRegion("kelk::DistributedSolver::" + to_string(options.method));
-    const SolveResult result = impl::solve_with(space, p, options, topology);
+    SolveResult result;
+    try {
+      result = impl::solve_with(space, p, options, topology);
+    } catch (const impl::CollectiveError&) {  // agreed by every rank (an allocation failed)
+      Kokkos::Profiling::popRegion();
+      throw;
+    } catch (const std::exception& e) {
+      // thrown on this rank alone between collective calls: the others would wait forever
+      impl::abort_all(comm_, std::string("kelk::DistributedSolver::solve: ") + e.what());
+    }
     Kokkos::Profiling::popRegion();
     return result;
   }

@@ -68,6 +68,10 @@ struct SolveOptions {
   /// block_jacobi: unset means the number of blocks along a sequence (all ranks together),
   /// which it never exceeds.
   std::optional<int> max_iter;
+  /// Run exactly max_iter iterations (sweeps), even past convergence or at an exact fixed
+  /// point; the tolerances then only decide what is reported. (A non-finite iterate under
+  /// NonFinitePolicy::none still stops the solve.)
+  bool fixed_iterations = false;
   InitialGuess initial_guess = InitialGuess::zeros;
   NonFinitePolicy non_finite = NonFinitePolicy::clip_and_zero;
   /// Clipping bound of NonFinitePolicy::clip_and_zero.

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace kelk {
 
@@ -56,6 +57,14 @@ Problem<ExecutionSpace, StepMap> make_problem(
   p.prev0 = s0;
   p.D = map.state_dim();
   p.Din = map.input_dim();
+  // Each dimension is an int (flat indices over B T D are 64-bit); larger ones are refused.
+  constexpr std::size_t int_max = std::numeric_limits<int>::max();
+  const std::pair<const char*, std::size_t> extents[] = {{"batch size B", s0.extent(0)},
+                                                         {"sequence length T", states.extent(1)}};
+  for (const auto& [what, n] : extents)
+    if (n > int_max)
+      invalid("the " + std::string(what) + " = " + std::to_string(n) + " exceeds kelk's limit " +
+              std::to_string(int_max) + " (2^31 - 1); split it over ranks or calls");
   p.B = static_cast<int>(s0.extent(0));
   p.T = p.global_T = static_cast<int>(states.extent(1));
   if (p.D < 1)
@@ -90,7 +99,15 @@ Problem<ExecutionSpace, StepMap> make_problem(
   if (options.method == Method::block_jacobi && options.blocks > p.T)
     invalid("blocks = " + std::to_string(options.blocks) + " is more than the " +
             std::to_string(p.T) + " time steps to split (per rank when distributed)");
+  if (std::size_t(p.B) * std::size_t(p.D) > int_max)
+    invalid("B D = " + std::to_string(std::size_t(p.B) * std::size_t(p.D)) +
+            " exceeds kelk's limit " + std::to_string(int_max) +
+            " (2^31 - 1) on the states of one time step; use fewer sequences per call");
   const Method m = options.method;
+  // dense methods keep D x D matrices, indexed by int inside kernels
+  if ((m == Method::deer || m == Method::elk) && 3 * std::size_t(p.D) * std::size_t(p.D) > int_max)
+    invalid("method " + to_string(m) + " keeps dense D x D Jacobians; D = " + std::to_string(p.D) +
+            " is beyond its limit 26754 (3 D^2 < 2^31); use quasi_deer, quasi_elk or block_jacobi");
   if ((m == Method::deer || m == Method::elk) && !provides_jacobian_v<StepMap>)
     invalid("method " + to_string(m) + " needs a step map with jacobian()");
   if ((m == Method::quasi_deer || m == Method::quasi_elk) && !provides_jacobian_diagonal_v<StepMap>)

@@ -406,7 +406,7 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
   result.method = Method::block_jacobi;
   if (max_iter == 0) {  // nothing evaluated: the initial guess is the result
     GuessValue<Scalar, typename ExecutionSpace::memory_space> guess{
-        options.initial_guess, p.s0, {}, p.T * p.D, p.D};
+        options.initial_guess, p.s0, {}, std::int64_t(p.T) * p.D, p.D};
     fill_initial_guess(space, p, guess);
     topology.exchange_boundary(space, p);
     double r = residual(space, p, make_bulk_workspace(space, p.map, p.steps()));
@@ -414,8 +414,9 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
     result.final_residual = r;
     return result;
   }
-  BlockJacobi<ExecutionSpace, StepMap> solver(space, p, K, first_block, atol, options.rtol,
-                                              batched);
+  std::optional<BlockJacobi<ExecutionSpace, StepMap>> blocks;
+  topology.agree([&] { blocks.emplace(space, p, K, first_block, atol, options.rtol, batched); });
+  auto& solver = *blocks;
   double last_residual = 0.0;
   for (int sweep = 1;; ++sweep) {
     // 1. check: the starts of this sweep, how far they moved, the residual of the last sweep
@@ -430,11 +431,9 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
     if (sweep > 1) {
       last_residual = measures[1];
       if (options.record_history) result.history.back().max_residual = last_residual;
-      if (active == 0) {
-        result.converged = true;
-        result.reason = StopReason::converged;
-        break;
-      }
+      result.converged = active == 0;
+      result.reason = active == 0 ? StopReason::converged : StopReason::max_iterations;
+      if (active == 0 && !options.fixed_iterations) break;
       if (sweep > max_iter) break;
     }
     // 2. sweep

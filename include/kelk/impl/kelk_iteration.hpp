@@ -34,7 +34,12 @@ namespace kelk::impl {
 ///   sequential(space, p): the plain loop over this block, after the blocks before it
 ///   blocks_along_time(K): {global index of this block's first of K block_jacobi blocks,
 ///     blocks along the whole sequences}
+///   agree(f): runs f (the allocations of a solve); if it throws on any rank, throws on all
 struct SingleProcess {
+  template <class F>
+  void agree(F&& f) const {
+    f();
+  }
   template <class ExecutionSpace, class P>
   void exchange_boundary(const ExecutionSpace&, P&) const {}
   template <class ExecutionSpace, class First, class Next>
@@ -216,21 +221,27 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   const auto alloc = [&](const std::string& label) {
     return Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label);
   };
-  MethodWorkspace<ExecutionSpace, StepMap> method(space, p, options, topology);
-
+  // Every buffer is allocated before the first collective step, and every rank agrees that
+  // all allocations succeeded (a rank short of memory must not leave the others waiting).
+  std::optional<MethodWorkspace<ExecutionSpace, StepMap>> workspace;
   // The initial guess, kept as a flat copy only when the safeguard may reset to it.
-  GuessValue<Scalar, memory_space> guess{options.initial_guess, p.s0, {}, p.T * p.D, p.D};
-  if (options.initial_guess == InitialGuess::provided &&
-      options.non_finite == NonFinitePolicy::reset_to_guess) {
-    Kokkos::View<Scalar*, memory_space> copy(alloc("kelk::solve::initial_guess"), p.size());
-    Kokkos::deep_copy(space, copy,
+  GuessValue<Scalar, memory_space> guess{
+      options.initial_guess, p.s0, {}, std::int64_t(p.T) * p.D, p.D};
+  Kokkos::View<Scalar*, memory_space> best, guess_copy;
+  topology.agree([&] {
+    workspace.emplace(space, p, options, topology);
+    if (options.initial_guess == InitialGuess::provided &&
+        options.non_finite == NonFinitePolicy::reset_to_guess)
+      guess_copy = decltype(guess_copy)(alloc("kelk::solve::initial_guess"), p.size());
+    if (options.keep_best) best = decltype(best)(alloc("kelk::solve::best"), p.size());
+  });
+  auto& method = *workspace;
+  if (guess_copy.size() > 0) {
+    Kokkos::deep_copy(space, guess_copy,
                       Kokkos::View<const Scalar*, memory_space>(p.states.data(), p.size()));
-    guess.provided = copy;
+    guess.provided = guess_copy;
   }
   fill_initial_guess(space, p, guess);
-
-  Kokkos::View<Scalar*, memory_space> best;
-  if (options.keep_best) best = decltype(best)(alloc("kelk::solve::best"), p.size());
 
   const int max_iter =
       options.max_iter ? *options.max_iter : default_max_iter(options.method, p.global_T);
@@ -278,13 +289,13 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
       result.reason = StopReason::non_finite;
       break;
     }
-    if (measures[1] <= atol) {
-      // An iterate held in place by clipping or resetting stops moving without solving the
-      // recurrence: that is a fixed point of the safeguard, not convergence.
-      result.converged = counts[1] == 0;
-      result.reason = result.converged ? StopReason::converged : StopReason::stalled;
-      break;
-    }
+    const bool met = measures[1] <= atol;
+    // An iterate held in place by clipping or resetting stops moving without solving the
+    // recurrence: that is a fixed point of the safeguard, not convergence.
+    result.converged = met && counts[1] == 0;
+    result.reason = !met ? StopReason::max_iterations
+                         : result.converged ? StopReason::converged : StopReason::stalled;
+    if (met && !options.fixed_iterations) break;
   }
   result.final_residual = global_residual();
   result.returned_iteration = result.iterations;

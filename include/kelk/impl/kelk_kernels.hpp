@@ -294,7 +294,8 @@ struct GuessValue {
   InitialGuess kind;
   BatchView<const Scalar, MemorySpace> s0;
   Kokkos::View<const Scalar*, MemorySpace> provided;  ///< flat copy, when kind == provided
-  int TD, D;
+  std::int64_t TD;  ///< T D: one sequence's entries (may exceed 2^31)
+  int D;
   KOKKOS_INLINE_FUNCTION Scalar operator()(std::int64_t i) const {
     switch (kind) {
       case InitialGuess::repeat_s0:
