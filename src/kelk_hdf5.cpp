@@ -164,14 +164,16 @@ File File::open_read(const std::string& path, MPI_Comm comm) {
   return File(id, path, true, rank);
 }
 
-File File::create(const std::string& path, MPI_Comm comm) {
+File File::create_new(const std::string& path, MPI_Comm comm) {
   QuietErrors quiet;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   const Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  if (id < 0) throw Error("kelk: cannot create HDF5 file '" + path + "'");
+  // H5F_ACC_EXCL: MPI_MODE_EXCL, i.e. O_CREAT | O_EXCL, which follows no link
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get());
+  if (id < 0) throw Error("kelk: cannot create HDF5 file '" + path + "' (it exists, or " +
+                          "its folder is not writable)");
   return File(id, path, true, rank);
 }
 #endif
@@ -281,7 +283,14 @@ std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
       throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has shape " +
                   format_shape(dims) + "; cannot read " + format_shape(count) + " at " +
                   format_shape(offset));
-  std::vector<T> values(volume(count));
+  std::vector<T> values;
+  try {
+    values.resize(volume(count));
+  } catch (const std::bad_alloc&) {
+    throw Error("kelk: cannot allocate " + std::to_string(volume(count) * sizeof(T)) +
+                " bytes to read " + format_shape(count) + " of dataset '" + dataset + "' in '" +
+                path_ + "' (out of memory)");
+  }
   if (volume(dims) == 0 && !dims.empty()) return values;  // nothing to read on any rank
   QuietErrors quiet;
   const std::vector<hsize_t> off(offset.begin(), offset.end()), cnt(count.begin(), count.end());

@@ -2,10 +2,22 @@
 #include <kelk/kelk_io.hpp>
 #include <kelk/kelk_solve.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
+#include <optional>
+#include <random>
+#include <limits>
+#include <utility>
 #include <type_traits>
 
 namespace kelk {
@@ -59,12 +71,40 @@ impl::WeightVector<Scalar, Kokkos::DefaultExecutionSpace::memory_space> vector(
   return v;
 }
 
+/// Throws if a dimension read from a file does not fit kelk's int dimensions.
+void check_dimension(const hdf5::File& file, const std::string& name, std::uint64_t n) {
+  constexpr std::uint64_t limit = std::numeric_limits<int>::max();
+  if (n > limit)
+    throw hdf5::Error("kelk: '" + file.path() + "' has " + name + " = " + std::to_string(n) +
+                      ", beyond kelk's limit " + std::to_string(limit) + " (2^31 - 1)");
+}
+
+/// For an fp32 run: throws naming the entry if a value read as float is Inf or NaN although the
+/// file holds a finite double there (beyond float's range).
+void check_range(const hdf5::File& file, const std::string& name, const std::vector<float>& values,
+                 const hdf5::Shape& offset, const hdf5::Shape& count) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    hdf5::Shape at(count.size()), one(count.size(), 1);
+    for (std::size_t k = count.size(), rest = i; k-- > 0; rest /= count[k])
+      at[k] = offset[k] + rest % count[k];
+    // this rank alone opens the file again (a read of the shared handle would be collective)
+    const double v = hdf5::File::open_read(file.path()).read_slab<double>(name, at, one)[0];
+    if (!std::isfinite(v)) return;  // a real NaN or Inf: the solver's check names it
+    throw hdf5::Error("kelk: dataset '" + name + "' in '" + file.path() + "' holds " +
+                      impl::number(v) + " at " + hdf5::format_shape(at) +
+                      ", beyond fp32's range (|x| <= 3.4e38); run in fp64 or rescale the data");
+  }
+}
+
 /// D and Din of a model from the shape of one of its (D, Din)-shaped datasets.
 std::pair<std::size_t, std::size_t> dims_of(const hdf5::File& file, const std::string& name) {
   const auto shape = file.shape(name);
   if (shape.size() != 2 || shape[0] == 0)
     throw hdf5::Error("kelk: model dataset '" + name + "' in '" + file.path() + "' has shape " +
                       hdf5::format_shape(shape) + "; expected (D, Din)");
+  check_dimension(file, "D", shape[0]);
+  check_dimension(file, "Din", shape[1]);
   return {shape[0], shape[1]};
 }
 
@@ -134,6 +174,7 @@ Lorenz96<Scalar> read_lorenz96(const hdf5::File& file) {
   if (D < 4)
     throw hdf5::Error("kelk: Lorenz-96 model '" + file.path() + "' has D = " + std::to_string(D) +
                       "; need D >= 4");
+  check_dimension(file, "D", std::uint64_t(D));
   const std::vector<double> F{file.read_attribute<double>("F")},
       dt{file.read_attribute<double>("dt")};
   check_weights<Scalar>(file, "F", F);
@@ -150,6 +191,7 @@ ArGru<Scalar> read_argru(const hdf5::File& file) {
     throw hdf5::Error("kelk: '" + group + "gru/weight_hh' in '" + file.path() + "' has shape " +
                       hdf5::format_shape(hh_shape) + "; expected (3P, P)");
   const std::size_t P = hh_shape[1];
+  check_dimension(file, "P", P);
   // float32 models are read exactly as stored, float64 ones from the exact upcasts
   const auto w_ih = file.read<Scalar>(group + "gru/weight_ih", {3 * P, 1});
   const auto w_hh = file.read<Scalar>(group + "gru/weight_hh", {3 * P, P});
@@ -254,6 +296,9 @@ InputShape read_input_shape(const hdf5::File& file) {
     if (file.type_class(name) != hdf5::TypeClass::floating)
       throw hdf5::Error("kelk: " + where + "'" + name +
                         "' must hold floating-point values (float32 or float64)");
+  const std::pair<const char*, std::size_t> dims[] = {
+      {"B", s0[0]}, {"T", in[1]}, {"D", s0[1]}, {"Din", in[2]}};
+  for (const auto& [name, n] : dims) check_dimension(file, name, n);
   return {int(s0[0]), int(in[1]), int(s0[1]), int(in[2])};
 }
 
@@ -264,8 +309,21 @@ InputBlock<Scalar> read_input_block(const hdf5::File& file, const Partition& par
   const std::size_t t0 = part.time_begin, nt = part.local_length();
   const auto s0 = file.read_slab<Scalar>("s0", {b0, 0}, {nb, std::size_t(shape.D)});
   const auto in = file.read_slab<Scalar>("inputs", {b0, t0, 0}, {nb, nt, std::size_t(shape.Din)});
-  InputBlock<Scalar> block{BatchView<Scalar>("kelk::io::s0", nb, shape.D),
-                           SequenceView<Scalar>("kelk::io::inputs", nb, nt, shape.Din)};
+  if constexpr (std::is_same<Scalar, float>::value) {
+    // a finite double beyond float's range reads as Inf: name it as what it is
+    check_range(file, "s0", s0, {b0, 0}, {nb, std::size_t(shape.D)});
+    check_range(file, "inputs", in, {b0, t0, 0}, {nb, nt, std::size_t(shape.Din)});
+  }
+  InputBlock<Scalar> block;
+  try {
+    block = {BatchView<Scalar>("kelk::io::s0", nb, shape.D),
+             SequenceView<Scalar>("kelk::io::inputs", nb, nt, shape.Din)};
+  } catch (const std::bad_alloc& e) {
+    throw hdf5::Error("kelk: cannot allocate this rank's " +
+                      std::to_string(nb * nt * std::size_t(shape.Din) * sizeof(Scalar)) +
+                      " bytes for dataset 'inputs' of '" + file.path() + "' (out of memory): " +
+                      e.what());
+  }
   auto hs = Kokkos::create_mirror_view(block.s0);
   auto hi = Kokkos::create_mirror_view(block.inputs);
   std::copy(s0.begin(), s0.end(), hs.data());
@@ -312,22 +370,173 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
   return a;
 }
 
+namespace {
+
+// The temporary file being written, removed if SIGINT, SIGTERM or SIGHUP arrives meanwhile
+// (SIGKILL cannot be caught: a `<output>.tmp.<random>` file is then left behind).
+char pending_path[4096];
+volatile std::sig_atomic_t pending = 0;
+constexpr int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+struct sigaction previous_actions[3];
+
+extern "C" void remove_pending_file(int sig) {
+  if (pending) ::unlink(pending_path);  // async-signal-safe
+  for (int i = 0; i < 3; ++i)
+    if (cleanup_signals[i] == sig) ::sigaction(sig, &previous_actions[i], nullptr);
+  ::raise(sig);  // what the signal did before: usually ends the process
+}
+
+/// Registers `path` for removal on those signals while it lives.
+class PendingFile {
+ public:
+  explicit PendingFile(const std::string& path) {
+    if (path.size() >= sizeof pending_path) return;  // too long to register: not cleaned up
+    std::memcpy(pending_path, path.c_str(), path.size() + 1);
+    struct sigaction action {};
+    action.sa_handler = remove_pending_file;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < 3; ++i) ::sigaction(cleanup_signals[i], &action, &previous_actions[i]);
+    pending = 1;
+    armed_ = true;
+  }
+  ~PendingFile() {
+    if (!armed_) return;
+    pending = 0;
+    for (int i = 0; i < 3; ++i) ::sigaction(cleanup_signals[i], &previous_actions[i], nullptr);
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+ private:
+  bool armed_ = false;
+};
+
+std::string folder_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash + 1);
+}
+
+/// Free bytes of the file system holding `path`'s folder, or -1 if unknown.
+long double free_bytes(const std::string& path) {
+  struct statvfs fs {};
+  if (::statvfs(folder_of(path).c_str(), &fs) != 0) return -1;
+  return static_cast<long double>(fs.f_bavail) * fs.f_frsize;
+}
+
+/// Bytes reserved beyond the datasets' own: HDF5's metadata, the history and the attributes.
+constexpr std::uint64_t reserve_margin = 1 << 20;
+
+/// Allocates `length` bytes of the new file `tmp` (written for `path`) on disk.
+void reserve(const std::string& tmp, const std::string& path, std::uint64_t length) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_NOFOLLOW);
+  const int status =
+      fd < 0 ? errno : ::fallocate(fd, 0, 0, static_cast<off_t>(length)) == 0 ? 0 : errno;
+  if (fd >= 0) ::close(fd);
+  if (status != 0 && status != EOPNOTSUPP && status != ENOSYS)
+    throw std::runtime_error("kelk: cannot reserve " + std::to_string(length) + " bytes for '" +
+                             path + "': " + std::strerror(status));
+}
+
+/// 16 random hex digits: temporary names nobody can predict.
+std::string random_suffix() {
+  std::random_device device;
+  const std::uint64_t r = (std::uint64_t(device()) << 32) ^ device();
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(r));
+  return text;
+}
+
+void broadcast_string(MPI_Comm comm, std::string& text) {
+  int n = static_cast<int>(text.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+  text.resize(std::size_t(n));
+  MPI_Bcast(&text[0], n, MPI_CHAR, 0, comm);
+}
+
+}  // namespace
+
+void write_atomically(const std::string& path, MPI_Comm comm, std::uint64_t bytes,
+                      const std::function<void(hdf5::File&)>& write) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::string tmp;
+  if (rank == 0) tmp = path + ".tmp." + random_suffix();
+  broadcast_string(comm, tmp);
+  impl::collective_check(comm, [&] {
+    if (rank != 0) return;
+    const long double room = free_bytes(path);
+    if (room >= 0 && room < static_cast<long double>(bytes))
+      throw std::runtime_error("kelk: No space left on device for '" + path + "': it needs at " +
+                               "least " + std::to_string(bytes) + " bytes, the file system of '" +
+                               folder_of(path) + "' has " +
+                               std::to_string(static_cast<unsigned long long>(room)) + " free");
+  });
+  PendingFile cleanup(tmp);
+  std::optional<hdf5::File> file;
+  struct stat created {};
+  impl::collective_check(comm, [&] {
+    file.emplace(hdf5::File::create_new(tmp, comm));
+    if (rank == 0 && ::lstat(tmp.c_str(), &created) != 0)
+      throw std::runtime_error("kelk: the new file '" + tmp + "' vanished");
+  });
+  // Reserve the file's blocks before HDF5 writes any: a write that runs out of space inside
+  // HDF5's collective calls leaves the ranks waiting for each other there (seen in H5Fclose at
+  // 2 and 3 ranks), beyond the reach of any error protocol. File systems without fallocate
+  // (EOPNOTSUPP) rely on the free-space check above.
+  try {
+    impl::collective_check(comm, [&] {
+      if (rank != 0) return;
+      reserve(tmp, path, bytes + reserve_margin);
+    });
+  } catch (const impl::CollectiveError&) {
+    file.reset();  // every rank: a collective close of the still empty file
+    if (rank == 0) ::unlink(tmp.c_str());
+    throw;
+  }
+  try {
+    write(*file);
+    file->close();
+  } catch (const std::exception& e) {
+    // An HDF5 call failed on this rank; the others may be waiting inside a collective one.
+    const long double room = free_bytes(path);
+    const std::string full =
+        room >= 0 && room < 1024.0L * 1024.0L
+            ? " (No space left on device: " +
+                  std::to_string(static_cast<unsigned long long>(room)) + " bytes free in '" +
+                  folder_of(path) + "')"
+            : "";
+    ::unlink(tmp.c_str());
+    impl::abort_all(comm, "writing '" + path + "' failed: " + e.what() + full +
+                              "; the partial file was removed and '" + path + "' is unchanged");
+  }
+  // Rename only the file this run created, if nobody has replaced it meanwhile.
+  impl::collective_check(comm, [&] {
+    if (rank != 0) return;
+    struct stat now {};
+    if (::lstat(tmp.c_str(), &now) != 0 || !S_ISREG(now.st_mode) || now.st_dev != created.st_dev ||
+        now.st_ino != created.st_ino)
+      throw std::runtime_error("kelk: the temporary file '" + tmp +
+                               "' was replaced while it was written; '" + path +
+                               "' is left as it was");
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      throw std::runtime_error("kelk: cannot rename '" + tmp + "' to '" + path +
+                               "': " + std::strerror(err));
+    }
+  });
+}
+
 template <class Scalar>
 void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
                   const SequenceView<Scalar>& states, const SolveResult& result,
                   const Attributes& attributes) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  // one temporary name for all ranks, unique to this job
-  long long tag = rank == 0 ? static_cast<long long>(::getpid()) : 0;
-  MPI_Bcast(&tag, 1, MPI_LONG_LONG, 0, comm);
-  const std::string tmp = path + ".tmp" + std::to_string(tag);
-  try {
-    impl::collective_check(comm, [&] {});  // everyone arrives before the collective create
-    auto file = hdf5::File::create(tmp, comm);
-    const std::size_t D = states.extent(2);
+  const std::size_t D = states.extent(2);
+  const std::uint64_t bytes = std::uint64_t(part.batch) * std::uint64_t(part.length) * D *
+                              sizeof(Scalar);
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), states);
+  write_atomically(path, comm, bytes, [&](hdf5::File& file) {
     file.create_dataset<Scalar>("states", {std::size_t(part.batch), std::size_t(part.length), D});
-    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), states);
     file.write_slab<Scalar>(
         "states", {std::size_t(part.batch_begin), std::size_t(part.time_begin), 0},
         {std::size_t(part.local_batch()), std::size_t(part.local_length()), D}, h.data());
@@ -353,19 +562,7 @@ void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
     }
     for (const auto& [name, value] : attributes)
       std::visit([&, &name = name](const auto& v) { file.write_attribute(name, v); }, value);
-    file.close();
-  } catch (...) {
-    if (rank == 0) std::remove(tmp.c_str());
-    throw;
-  }
-  MPI_Barrier(comm);
-  int ok = 1;
-  if (rank == 0) ok = std::rename(tmp.c_str(), path.c_str()) == 0 ? 1 : 0;
-  MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
-  if (!ok) {
-    if (rank == 0) std::remove(tmp.c_str());
-    throw hdf5::Error("kelk: cannot rename '" + tmp + "' to '" + path + "'");
-  }
+  });
 }
 
 template <class Scalar>
@@ -393,14 +590,15 @@ void check_writable(const std::string& path, MPI_Comm comm) {
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     if (rank != 0) return;
-    const std::string probe = path + ".probe" + std::to_string(::getpid());
-    std::ofstream f(probe);
-    const bool ok = static_cast<bool>(f);
-    f.close();
-    std::remove(probe.c_str());
-    if (!ok)
+    // mkstemp: an unpredictable name, created exclusively (a planted link is not followed)
+    std::string probe = path + ".probe.XXXXXX";
+    const int fd = ::mkstemp(&probe[0]);
+    if (fd < 0)
       throw std::invalid_argument("kelk: cannot write the output file '" + path +
-                                  "' (its folder is missing or not writable)");
+                                  "' (its folder is missing or not writable: " +
+                                  std::strerror(errno) + ")");
+    ::close(fd);
+    ::unlink(probe.c_str());
   });
 }
 

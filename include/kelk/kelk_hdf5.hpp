@@ -39,8 +39,9 @@ class File {
 #ifdef KELK_HAVE_MPI
   /// Opens an existing file read-only on every rank of `comm` with MPI-IO. Collective.
   static File open_read(const std::string& path, MPI_Comm comm);
-  /// Creates (truncates) a file on every rank of `comm` with MPI-IO. Collective.
-  static File create(const std::string& path, MPI_Comm comm);
+  /// Creates a new file on every rank of `comm` with MPI-IO; fails if `path` exists, as a file
+  /// or as a link (nothing is followed or truncated). Collective.
+  static File create_new(const std::string& path, MPI_Comm comm);
 #endif
 
   File(File&& other) noexcept;

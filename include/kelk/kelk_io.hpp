@@ -19,6 +19,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -93,10 +94,19 @@ using Attributes = std::vector<std::pair<std::string, AttributeValue>>;
 /// final update and residual, and the library version.
 Attributes describe(const SolveOptions& options, const SolveResult& result);
 
-/// Writes an output file collectively: "states" (B, T, D) from every rank's block, the
-/// per-iteration "history/{iteration,max_update,max_residual}", and `attributes` on the root.
-/// The file is written under a temporary name in the same folder and renamed when complete,
-/// so that `path` holds either the previous file or a complete new one.
+/// Writes a file collectively and atomically: `write` fills a new HDF5 file created under an
+/// unpredictable temporary name in the same folder (exclusively: no link is followed), which is
+/// renamed to `path` when complete, so that `path` holds either the previous file or a complete
+/// new one. Checked first on rank 0: room for at least `bytes`. The temporary file is removed
+/// if the write fails and on SIGINT, SIGTERM and SIGHUP meanwhile. A write that fails on some
+/// ranks inside collective HDF5 calls ends every rank (impl::abort_all), as the others cannot
+/// be told; all other failures throw on every rank.
+void write_atomically(const std::string& path, MPI_Comm comm, std::uint64_t bytes,
+                      const std::function<void(hdf5::File&)>& write);
+
+/// Writes an output file with write_atomically: "states" (B, T, D) from every rank's block,
+/// the per-iteration "history/{iteration,max_update,max_residual}", and `attributes` on the
+/// root.
 template <class Scalar>
 void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
                   const SequenceView<Scalar>& states, const SolveResult& result,
