@@ -15,12 +15,22 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -47,7 +57,13 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
 
   [parallel]
-  batch_ranks = 1           # ranks split over the batch; the others split time)";
+  batch_ranks = 1           # ranks split over the batch; the others split time
+
+  [checkpoint]              # optional; resume with --restart FILE
+  file = "checkpoint.h5"    # the current iterate, written atomically (an output file)
+  every = 10                # ... every 10 iterations (0: never)
+  seconds = 600.0           # ... every 600 s (0: never)
+  signal = "USR1"           # ... and when this signal arrives (sbatch --signal=USR1@120))";
 
 /// Everything a run needs, from the deck and the command line.
 struct RunConfig {
@@ -58,7 +74,42 @@ struct RunConfig {
   std::optional<int> iterations;  // fixed iteration count
   int batch_ranks = 1;
   bool quiet = false;
+  // checkpoint and restart
+  std::string checkpoint, restart;
+  int checkpoint_every = 0;         ///< iterations between checkpoints (0: none)
+  double checkpoint_seconds = 0.0;  ///< seconds between checkpoints (0: none)
+  std::string checkpoint_signal = "USR1";
 };
+
+/// Set by the checkpoint signal's handler; every rank checks it after each iteration.
+volatile std::sig_atomic_t checkpoint_requested = 0;
+extern "C" void request_checkpoint(int) { checkpoint_requested = 1; }
+
+int signal_number(const std::string& name) {
+  const std::pair<const char*, int> known[] = {
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT},
+      {"HUP", SIGHUP},   {"XCPU", SIGXCPU}, {"ALRM", SIGALRM}};
+  const std::string bare = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+  for (const auto& [n, number] : known)
+    if (bare == n) return number;
+  throw std::invalid_argument("unknown checkpoint signal '" + name +
+                              "' (valid: USR1, USR2, TERM, INT, HUP, XCPU, ALRM)");
+}
+
+/// FNV-1a, 64 bits: a fingerprint of bytes (not a cryptographic hash).
+std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return h;
+}
+std::string hex(std::uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+/// What a checkpoint must match to be resumed: each entry names what it describes.
+using Fingerprint = std::vector<std::pair<std::string, std::string>>;
 
 std::string folder_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
@@ -74,39 +125,73 @@ std::string resolve(const std::string& base, const std::string& path) {
 /// destroy that file.
 void check_paths(const RunConfig& cfg) {
   const std::pair<const char*, const std::string*> others[] = {
-      {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}};
+      {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}, {"restart", &cfg.restart}};
   for (const auto& [what, path] : others) {
     struct stat st {};
-    if (::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    if (!path->empty() && ::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode))
       throw std::invalid_argument("the " + std::string(what) + " file '" + *path +
                                   "' is not a regular file");
   }
-  struct stat out {};
-  if (::stat(cfg.output.c_str(), &out) != 0) return;  // not there yet: nothing to destroy
-  if (S_ISDIR(out.st_mode))
-    throw std::invalid_argument("the output path '" + cfg.output +
-                                "' is a folder; name a file in it");
-  for (const auto& [what, path] : others) {
-    struct stat other {};
-    if (::stat(path->c_str(), &other) == 0 && other.st_dev == out.st_dev &&
-        other.st_ino == out.st_ino)
-      throw std::invalid_argument("the output file '" + cfg.output + "' is the " + what +
-                                  " file '" + *path + "': writing it would destroy it; choose "
-                                  "another output path");
+  const std::pair<const char*, const std::string*> written[] = {{"output", &cfg.output},
+                                                               {"checkpoint", &cfg.checkpoint}};
+  for (const auto& [kind, target] : written) {
+    struct stat out {};
+    if (target->empty() || ::stat(target->c_str(), &out) != 0) continue;  // nothing to destroy
+    if (S_ISDIR(out.st_mode))
+      throw std::invalid_argument("the " + std::string(kind) + " path '" + *target +
+                                  "' is a folder; name a file in it");
+    for (const auto& [what, path] : others) {
+      struct stat other {};
+      if (std::string(what) == "restart") continue;  // replacing the checkpoint is fine
+      if (::stat(path->c_str(), &other) == 0 && other.st_dev == out.st_dev &&
+          other.st_ino == out.st_ino)
+        throw std::invalid_argument("the " + std::string(kind) + " file '" + *target +
+                                    "' is the " + what + " file '" + *path +
+                                    "': writing it would destroy it; choose another path");
+    }
   }
 }
 
-/// Reads the deck into cfg; throws std::invalid_argument naming any unknown or ill-typed key.
-void read_deck(RunConfig& cfg) {
+/// The deck file's bytes; throws if it cannot be read or is not a regular file.
+std::string read_deck_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw std::invalid_argument("the deck file '" + path + "' is not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open())
+    throw std::invalid_argument("cannot read the input deck '" + path +
+                                "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || in.bad())
+    throw std::invalid_argument("cannot read the input deck '" + path +
+                                "': " + std::strerror(errno));
+  return text.str();
+}
+
+/// `text` on every rank of comm as rank 0 has it.
+void broadcast(MPI_Comm comm, std::string& text) {
+  long long n = static_cast<long long>(text.size());
+  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm);
+  text.resize(std::size_t(n));
+  if (n > 0) MPI_Bcast(&text[0], int(n), MPI_CHAR, 0, comm);
+}
+
+/// Reads the deck (its text, as read by rank 0) into cfg; throws std::invalid_argument naming
+/// any unknown or ill-typed key.
+void read_deck(RunConfig& cfg, const std::string& deck_text) {
   toml::value deck;
   try {
-    deck = toml::parse(cfg.deck);
+    std::istringstream in(deck_text);
+    deck = toml::parse(in, cfg.deck);
   } catch (const std::exception& e) {
     throw std::invalid_argument("cannot read the input deck '" + cfg.deck + "':\n" + e.what());
   }
   if (!deck.is_table())
     throw std::invalid_argument("the input deck '" + cfg.deck + "' is not a TOML table");
-  const std::set<std::string> top = {"model", "input", "output", "solver", "parallel"};
+  const std::set<std::string> top = {"model", "input", "output", "solver", "parallel",
+                                     "checkpoint"};
+  const std::set<std::string> checkpoint = {"file", "every", "seconds", "signal"};
   const std::set<std::string> solver = {
       "method",     "precision",     "atol",           "rtol",       "max_iter",
       "iterations", "initial_guess", "non_finite",     "clip_value", "keep_best",
@@ -153,7 +238,8 @@ void read_deck(RunConfig& cfg) {
   if (deck.contains("solver")) {
     const auto& s = deck.at("solver");
     if (!s.is_table())
-      throw std::invalid_argument("[solver] in '" + cfg.deck + "' must be a table");
+      throw std::invalid_argument("[solver] in '" + cfg.deck + "' must be a table (e.g. " +
+                                  "[solver] then method = \"deer\" on the next line)");
     check_keys(s, solver, "solver.");
     auto& o = cfg.options;
     if (auto v = get(s, "method", text)) o.method = kelk::parse_method(*v);
@@ -171,11 +257,89 @@ void read_deck(RunConfig& cfg) {
     if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
+  if (deck.contains("checkpoint")) {
+    const auto& c = deck.at("checkpoint");
+    if (!c.is_table())
+      throw std::invalid_argument("[checkpoint] in '" + cfg.deck + "' must be a table");
+    check_keys(c, checkpoint, "checkpoint.");
+    if (auto v = get(c, "file", text); v && cfg.checkpoint.empty())
+      cfg.checkpoint = resolve(base, *v);
+    if (auto v = get(c, "every", integer)) cfg.checkpoint_every = to_int("every", *v);
+    if (auto v = get(c, "seconds", real)) cfg.checkpoint_seconds = *v;
+    if (auto v = get(c, "signal", text)) cfg.checkpoint_signal = *v;
+  }
   if (deck.contains("parallel")) {
     const auto& p = deck.at("parallel");
+    if (!p.is_table())
+      throw std::invalid_argument("[parallel] in '" + cfg.deck + "' must be a table (e.g. " +
+                                  "[parallel] then batch_ranks = 2 on the next line)");
     check_keys(p, parallel, "parallel.");
     if (auto v = get(p, "batch_ranks", integer)) cfg.batch_ranks = to_int("batch_ranks", *v);
   }
+}
+
+/// What a checkpoint of this run must match: method, precision, the model file's bytes, the
+/// input values (hashed per rank, in rank order), the shape, the rank layout and the options
+/// that change the iterates.
+template <class Scalar>
+Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
+                           const kelk::io::InputShape& shape, const kelk::Partition& part,
+                           MPI_Comm comm, const kelk::io::InputBlock<Scalar>& block) {
+  std::ifstream model(cfg.model, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(model)), std::istreambuf_iterator<char>());
+  const auto s0 = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), block.s0);
+  const auto in = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), block.inputs);
+  std::uint64_t mine = fnv1a(s0.data(), s0.span() * sizeof(Scalar));
+  mine = fnv1a(in.data(), in.span() * sizeof(Scalar), mine);
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  std::vector<std::uint64_t> all(std::size_t(ranks), 0);
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm);
+  std::string options = "non_finite=" + kelk::to_string(o.non_finite) +
+                        " clip_value=" + kelk::impl::number(o.clip_value) +
+                        " chunks=" + std::to_string(o.chunks);
+  if (o.method == kelk::Method::elk || o.method == kelk::Method::quasi_elk)
+    options += " sigma2=" + kelk::impl::number(o.sigma2 ? *o.sigma2 : kelk::default_sigma2(o.method)) +
+               " smoother=" + std::to_string(int(o.kalman_smoother));
+  if (o.method == kelk::Method::block_jacobi)
+    options += " blocks=" + std::to_string(o.blocks) +
+               " atol=" + kelk::impl::number(o.atol ? *o.atol : kelk::default_atol<Scalar>()) +
+               " rtol=" + kelk::impl::number(o.rtol);
+  return {{"method", kelk::to_string(o.method)},
+          {"precision", cfg.precision},
+          {"shape", "B " + std::to_string(shape.B) + ", T " + std::to_string(shape.T) + ", D " +
+                        std::to_string(shape.D)},
+          {"ranks", std::to_string(ranks) + " ranks, " + std::to_string(part.batch_ranks) +
+                        " over the batch"},
+          {"model", "fnv1a " + hex(fnv1a(bytes.data(), bytes.size()))},
+          {"input", "fnv1a " + hex(fnv1a(all.data(), all.size() * sizeof(std::uint64_t)))},
+          {"options", options}};
+}
+
+/// Checks that cfg.restart is a checkpoint of this run; returns its iteration count and fills
+/// its history.
+int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
+                    std::vector<kelk::IterationRecord>& history) {
+  const auto file = kelk::hdf5::File::open_read(cfg.restart);
+  if (!file.has_attribute("checkpoint_iteration"))
+    throw std::invalid_argument("'" + cfg.restart + "' is not a kelk-run checkpoint (it has no " +
+                                "'checkpoint_iteration' attribute)");
+  for (const auto& [what, value] : fingerprint) {
+    const std::string name = "checkpoint_" + what;
+    const std::string stored =
+        file.has_attribute(name) ? file.read_attribute<std::string>(name) : "(none)";
+    if (stored != value)
+      throw std::invalid_argument("the checkpoint '" + cfg.restart + "' does not match this run: "
+                                  "its " + what + " is '" + stored + "', this run's '" + value +
+                                  "'");
+  }
+  const auto n = file.shape("history/iteration");
+  const auto it = file.read<std::int64_t>("history/iteration", n);
+  const auto update = file.read<double>("history/max_update", n);
+  const auto residual = file.read<double>("history/max_residual", n);
+  history.clear();
+  for (std::size_t i = 0; i < it.size(); ++i) history.push_back({int(it[i]), update[i], residual[i]});
+  return int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
 }
 
 /// The run, in precision Scalar, for the model in cfg.model.
@@ -189,8 +353,7 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
   options.record_history = true;
   if (cfg.iterations) {
     options.max_iter = *cfg.iterations;
-    options.atol = 0.0;
-    options.rtol = 0.0;
+    options.fixed_iterations = true;
   }
   if (options.initial_guess == kelk::InitialGuess::provided)
     throw std::invalid_argument("initial_guess 'provided' is not available in kelk-run");
@@ -221,8 +384,31 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
       const auto file = kelk::hdf5::File::open_read(cfg.input, comm);
       block = kelk::io::read_input_block<Scalar>(file, part);
     });
-    kelk::SequenceView<Scalar> states("kelk::run::states", part.local_batch(), part.local_length(),
-                                      shape.D);
+    kelk::SequenceView<Scalar> states;
+    kelk::impl::collective_check(comm, [&] {  // a rank short of memory must tell the others
+      states = kelk::SequenceView<Scalar>("kelk::run::states", part.local_batch(),
+                                          part.local_length(), shape.D);
+    });
+    // checkpoint and restart (every rank takes the same decisions)
+    Fingerprint fingerprint;
+    if (!cfg.checkpoint.empty() || !cfg.restart.empty())
+      fingerprint = fingerprint_of(cfg, options, shape, part, comm, *block);
+    int offset = 0;                              // iterations done before the restart
+    std::vector<kelk::IterationRecord> earlier;  // and their history
+    if (!cfg.restart.empty()) {
+      kelk::impl::collective_check(comm, [&] { offset = read_checkpoint(cfg, fingerprint, earlier); });
+      kelk::impl::collective_check(comm, [&] {
+        Kokkos::deep_copy(states, kelk::io::read_states_block<Scalar>(cfg.restart, comm, part));
+      });
+      options.initial_guess = kelk::InitialGuess::provided;  // a warm start from the checkpoint
+      const auto left = [&](int total) { return std::max(0, total - offset); };
+      if (cfg.iterations)
+        options.max_iter = left(*cfg.iterations);
+      else if (options.max_iter)
+        options.max_iter = left(*options.max_iter);
+      else if (options.method != kelk::Method::block_jacobi)  // its own bound starts afresh
+        options.max_iter = left(kelk::default_max_iter(options.method, shape.T));
+    }
     const int threads = Kokkos::DefaultExecutionSpace().concurrency();
     if (talk) {
       std::printf("kelk-run %s: %s model '%s' (D = %d, Din = %d), B = %d, T = %d, %s\n",
@@ -232,17 +418,50 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                   kelk::to_string(options.method).c_str(), ranks, part.batch_ranks, part.time_ranks,
                   Kokkos::DefaultExecutionSpace::name(), threads);
     }
-    Kokkos::Timer timer;
-    if (talk && !cfg.quiet) {
+    Kokkos::Timer timer, since_checkpoint;
+    const bool progress = talk && !cfg.quiet;
+    if (progress)
       std::printf("%6s %14s %16s %10s\n", "iter", "max |update|", "start residual", "time [s]");
+    std::vector<kelk::IterationRecord> records = earlier;  // the history a checkpoint holds
+    if (progress || !cfg.checkpoint.empty())
       options.on_iteration = [&](const kelk::IterationProgress& p) {
-        std::printf("%6d %14.6e %16.6e %10.3f\n", p.iteration, p.max_update, p.start_residual,
-                    timer.seconds());
+        const int it = offset + p.iteration;
+        if (p.iteration == 1 && !earlier.empty()) earlier.back().max_residual = p.start_residual;
+        if (progress) {
+          std::printf("%6d %14.6e %16.6e %10.3f\n", it, p.max_update, p.start_residual,
+                      timer.seconds());
+          std::fflush(stdout);
+        }
+        if (cfg.checkpoint.empty()) return;
+        if (!records.empty()) records.back().max_residual = p.start_residual;
+        records.push_back({it, p.max_update, std::numeric_limits<double>::quiet_NaN()});
+        int due = checkpoint_requested || (cfg.checkpoint_every > 0 && it % cfg.checkpoint_every == 0) ||
+                  (talk && cfg.checkpoint_seconds > 0 &&
+                   since_checkpoint.seconds() >= cfg.checkpoint_seconds);
+        MPI_Allreduce(MPI_IN_PLACE, &due, 1, MPI_INT, MPI_MAX, comm);
+        if (!due) return;
+        checkpoint_requested = 0;
+        kelk::SolveResult partial;
+        partial.method = options.method;
+        partial.iterations = partial.returned_iteration = it;
+        partial.history = records;
+        auto attributes = kelk::io::describe(options, partial);
+        attributes.push_back({"checkpoint_iteration", std::int64_t(it)});
+        for (const auto& [what, value] : fingerprint)
+          attributes.push_back({"checkpoint_" + what, value});
+        kelk::io::write_output(cfg.checkpoint, comm, part, states, partial, attributes);
+        since_checkpoint.reset();
+        if (talk) std::printf("checkpoint: iteration %d written to %s\n", it, cfg.checkpoint.c_str());
         std::fflush(stdout);
       };
-    }
-    const kelk::SolveResult result = solver->solve(map, block->s0, block->inputs, states, options);
+    kelk::SolveResult result = solver->solve(map, block->s0, block->inputs, states, options);
     const double wall = timer.seconds();
+    if (!cfg.restart.empty()) {  // one count and one history, as if never interrupted
+      result.iterations += offset;
+      result.returned_iteration += offset;
+      for (auto& r : result.history) r.iteration += offset;
+      result.history.insert(result.history.begin(), earlier.begin(), earlier.end());
+    }
 
     auto attributes = kelk::io::describe(options, result);
     using I = std::int64_t;
@@ -255,6 +474,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                                          {"time_ranks", I(part.time_ranks)},
                                          {"threads_per_rank", I(threads)},
                                          {"wall_time_seconds", wall}});
+    if (!cfg.restart.empty())
+      attributes.insert(attributes.end(), {{"restarted_from", cfg.restart},
+                                           {"restart_iteration", I(offset)}});
     kelk::impl::collective_check(
         comm, [&] { kelk::io::write_output(cfg.output, comm, part, states, result, attributes); });
     if (talk) {
@@ -270,10 +492,59 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
 
 }  // namespace
 
+/// The rank of the lowest rank of comm whose command line differs from rank 0's, or -1: every
+/// rank must be given the same options, or they would take different decisions and hang.
+int first_different_command_line(MPI_Comm comm, int argc, char* argv[]) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  std::string mine;
+  for (int i = 1; i < argc; ++i) mine.append(argv[i]).push_back('\0');
+  std::string first = mine;
+  broadcast(comm, first);
+  int differs = first == mine ? size : rank;
+  MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MIN, comm);
+  return differs == size ? -1 : differs;
+}
+
+/// Throws unless each Kokkos flag that takes a count has a positive integer value (Kokkos 3
+/// aborts the process on a bad one, and treats 0 threads as an error).
+void check_kokkos_flags(const std::vector<std::string>& extras) {
+  for (const auto& flag : extras) {
+    const auto eq = flag.find('=');
+    const std::string name = flag.substr(0, eq);
+    const bool counts = name == "--kokkos-threads" || name == "--kokkos-num-threads" ||
+                        name == "--kokkos-numa" || name == "--kokkos-num-devices" ||
+                        name == "--kokkos-ndevices" || name == "--kokkos-device-id" ||
+                        name == "--kokkos-device" || name == "--kokkos-skip-device";
+    if (!counts) continue;
+    const std::string value = eq == std::string::npos ? "" : flag.substr(eq + 1);
+    const bool zero_ok = name == "--kokkos-device-id" || name == "--kokkos-device" ||
+                         name == "--kokkos-skip-device";
+    char* end = nullptr;
+    errno = 0;
+    const long v = value.empty() ? -1 : std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno != 0 || v < (zero_ok ? 0 : 1) ||
+        v > std::numeric_limits<int>::max())
+      throw std::invalid_argument("Kokkos option '" + flag + "' needs " +
+                                  (zero_ok ? "an integer >= 0" : "a positive integer") +
+                                  ", e.g. " + name + "=2");
+  }
+}
+
 int main(int argc, char* argv[]) {
   MPI_Init(&argc, &argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (const int other = first_different_command_line(MPI_COMM_WORLD, argc, argv); other >= 0) {
+    if (rank == 0)
+      std::fprintf(stderr,
+                   "kelk-run: error: rank %d was started with other arguments than rank 0; "
+                   "every rank must be given the same command line\n",
+                   other);
+    MPI_Finalize();
+    return 1;
+  }
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
   std::optional<double> atol, sigma2;
@@ -306,6 +577,18 @@ int main(int argc, char* argv[]) {
                  "block_jacobi: time blocks per rank and sequence (0: automatic)");
   app.add_option("--batch-ranks", batch_ranks, "ranks split over the batch");
   app.add_flag("--quiet,-q", cfg.quiet, "no per-iteration lines");
+  std::optional<int> checkpoint_every;
+  std::optional<double> checkpoint_seconds;
+  std::string checkpoint_signal;
+  app.add_option("--checkpoint", cfg.checkpoint,
+                 "write the current iterate to this checkpoint file (on --checkpoint-signal, "
+                 "and every --checkpoint-every iterations or --checkpoint-seconds seconds)");
+  app.add_option("--checkpoint-every", checkpoint_every, "iterations between checkpoints");
+  app.add_option("--checkpoint-seconds", checkpoint_seconds, "seconds between checkpoints");
+  app.add_option("--checkpoint-signal", checkpoint_signal,
+                 "signal that asks for a checkpoint (default USR1)");
+  app.add_option("--restart", cfg.restart,
+                 "resume from this checkpoint (same model, input, method, precision, ranks)");
   int code = 0;
   try {
     app.parse(argc, argv);
@@ -317,20 +600,28 @@ int main(int argc, char* argv[]) {
     return code;
   }
   // extras are allowed for Kokkos' own flags only: anything else is a misspelt option
-  for (const auto& extra : app.remaining()) {
-    if (extra.rfind("--kokkos-", 0) == 0) continue;
-    if (rank == 0)
-      std::fprintf(stderr, "kelk-run: error: unknown option '%s' (kelk-run --help lists them)\n",
-                   extra.c_str());
+  try {
+    for (const auto& extra : app.remaining())
+      if (extra.rfind("--kokkos-", 0) != 0)
+        throw std::invalid_argument("unknown option '" + extra + "' (kelk-run --help lists them)");
+    check_kokkos_flags(app.remaining());
+  } catch (const std::exception& e) {  // every rank has the same arguments: all leave here
+    if (rank == 0) std::fprintf(stderr, "kelk-run: error: %s\n", e.what());
     MPI_Finalize();
     return 1;
   }
   kelk::initialize(argc, argv);
   try {
+    // rank 0 reads the deck and every rank parses its text: the ranks agree on the options
+    std::string deck_text;
+    kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
+      if (rank == 0) deck_text = read_deck_file(cfg.deck);
+    });
+    broadcast(MPI_COMM_WORLD, deck_text);
     kelk::impl::collective_check(MPI_COMM_WORLD, [&] {
       const bool rtol_from_cli = app.count("--rtol") > 0;
       const double rtol = cfg.options.rtol;
-      read_deck(cfg);
+      read_deck(cfg, deck_text);
       if (!method.empty()) cfg.options.method = kelk::parse_method(method);
       if (atol) cfg.options.atol = *atol;
       if (rtol_from_cli) cfg.options.rtol = rtol;
@@ -344,6 +635,18 @@ int main(int argc, char* argv[]) {
       if (chunks) cfg.options.chunks = *chunks;
       if (blocks) cfg.options.blocks = *blocks;
       if (batch_ranks) cfg.batch_ranks = *batch_ranks;
+      if (checkpoint_every) cfg.checkpoint_every = *checkpoint_every;
+      if (checkpoint_seconds) cfg.checkpoint_seconds = *checkpoint_seconds;
+      if (!checkpoint_signal.empty()) cfg.checkpoint_signal = checkpoint_signal;
+      if (cfg.checkpoint_every < 0 || !(cfg.checkpoint_seconds >= 0))
+        throw std::invalid_argument("checkpoint every/seconds must be >= 0");
+      if (!cfg.checkpoint.empty()) {
+        struct sigaction action {};
+        action.sa_handler = request_checkpoint;
+        action.sa_flags = SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(signal_number(cfg.checkpoint_signal), &action, nullptr);
+      }
       if (cfg.precision != "fp64" && cfg.precision != "fp32")
         throw std::invalid_argument("unknown precision '" + cfg.precision +
                                     "' (valid: fp64, fp32)");
