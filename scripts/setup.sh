@@ -28,6 +28,12 @@ packages=(
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   python3-numpy python3-h5py python3-matplotlib
+  # SLURM and MUNGE (what Debian's slurm-wlm metapackage pulls in) for the one-node cluster
+  # test of scripts/slurm/ (ctest -L slurm), which runs its own private daemons. Installing
+  # them starts no SLURM daemon: their units and init scripts need /etc/slurm/slurm.conf,
+  # which is not created. Under a running systemd the system munged is enabled and started
+  # (harmless; the test uses its own); in a container without an init system none starts.
+  slurmctld slurmd slurm-client munge
 )
 bash "$repo/scripts/install_packages.sh" "kelk setup" "${packages[@]}"
 
