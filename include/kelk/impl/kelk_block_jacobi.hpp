@@ -415,7 +415,8 @@ SolveResult solve_block_jacobi(const ExecutionSpace& space, Problem<ExecutionSpa
     return result;
   }
   std::optional<BlockJacobi<ExecutionSpace, StepMap>> blocks;
-  topology.agree([&] { blocks.emplace(space, p, K, first_block, atol, options.rtol, batched); });
+  const std::int64_t first = first_block;  // C++17 lambdas cannot capture structured bindings
+  topology.agree([&] { blocks.emplace(space, p, K, first, atol, options.rtol, batched); });
   auto& solver = *blocks;
   double last_residual = 0.0;
   for (int sweep = 1;; ++sweep) {
