@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fetches the Kokkos 3.4.1 and Kokkos Kernels 3.4.1 sources from Debian's `trilinos` source
 # package into <deps>/src (deps: $KELK_DEPS_DIR, default <repo>/.deps), unpacks only
-# packages/kokkos and packages/kokkos-kernels, and prints the unpacked `packages` directory
-# on stdout (progress goes to stderr). Used by scripts/build_kokkos.sh and scripts/check_hip.sh.
+# packages/kokkos, packages/kokkos-kernels and packages/sacado (Sacado 13.2, the same Trilinos
+# release as that Kokkos: header-only forward-mode AD, see scripts/build_sacado.sh), and prints
+# the unpacked `packages` directory on stdout (progress goes to stderr). Used by
+# scripts/build_kokkos.sh, scripts/build_sacado.sh and scripts/check_hip.sh.
 #
 # The source package is fetched with a private apt configuration whose sources are
 # this machine's own Debian sources turned into deb-src entries, so nothing here
@@ -56,6 +58,11 @@ if [ -z "$pkgs" ] || [ ! -f "$pkgs/kokkos-kernels/CMakeLists.txt" ]; then
   log "unpacking Kokkos and Kokkos Kernels from $(basename "$tarball")"
   tar -xzf "$tarball" -C "$src_dir" --wildcards '*/packages/kokkos/*' '*/packages/kokkos-kernels/*'
   pkgs=$(ls -d "$src_dir"/*/packages | head -n 1)
+fi
+# --- and Sacado (an older unpacked tree may lack it) -------------------------------
+if [ ! -f "$pkgs/sacado/src/Sacado.hpp" ]; then
+  log "unpacking Sacado from $(basename "$tarball")"
+  tar -xzf "$tarball" -C "$src_dir" --wildcards '*/packages/sacado/*'
 fi
 
 printf '%s\n' "$pkgs"

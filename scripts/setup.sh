@@ -2,10 +2,12 @@
 # Sets up everything kelk needs on a Debian machine and builds it; safe to rerun
 # (each step is skipped when its result is already there).
 #
-#   scripts/setup.sh            install packages, build Kokkos if needed, build kelk in build/
+#   scripts/setup.sh            install packages, build Kokkos (and install Sacado's headers)
+#                               if needed, build kelk in build/
 #
 # Environment:
 #   Kokkos_ROOT       use this Kokkos (e.g. a CUDA/HIP build on a cluster) instead of building one
+#   Sacado_ROOT       use this Sacado (its include/ or include/sacado holds Sacado.hpp)
 #   KELK_BUILD_DIR    build folder (default: <repo>/build)
 #   KELK_BUILD_TYPE   CMAKE_BUILD_TYPE (default: Release)
 #   KELK_CMAKE_ARGS   extra arguments for the kelk configure step
@@ -48,6 +50,14 @@ elif "$repo/scripts/build_kokkos.sh"; then
   :
 else
   log "WARNING: building Kokkos with OpenMP failed; falling back to Debian's Serial-only Kokkos"
+fi
+# Sacado (optional, header-only: kelk_autodiff.hpp's automatic Jacobians), from the same
+# trilinos source package, into <deps>/install/include/sacado (a folder of Sacado's headers
+# only, so usable with any Kokkos, Debian's too: hence Sacado_ROOT).
+if "$repo/scripts/build_sacado.sh"; then
+  [ -n "${Sacado_ROOT:-}" ] || cmake_args+=(-DSacado_ROOT="${KELK_DEPS_DIR:-$repo/.deps}/install")
+else
+  log "WARNING: installing Sacado's headers failed; kelk builds without kelk_autodiff.hpp"
 fi
 
 # --- 3. kelk ------------------------------------------------------------------
