@@ -1,6 +1,7 @@
 // kelk: parallel-in-time evaluation of nonlinear recurrences on Kokkos. Include this header.
 #pragma once
 
+#include <kelk/kelk_adjoint.hpp>
 #include <kelk/kelk_affine.hpp>
 #include <kelk/kelk_argru.hpp>
 #include <kelk/kelk_config.hpp>

@@ -8,6 +8,25 @@
 
 namespace kelk {
 
+namespace impl {
+/// Dense affine summaries (A | b, D*D row-major then D): out = later o earlier, the map
+/// x -> A_l (A_e x + b_e) + b_l.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void affine_combine(const Scalar* earlier, const Scalar* later, Scalar* out,
+                                           int D) {
+  impl::gemm(Scalar(1), later, earlier, Scalar(0), out, D);
+  impl::copy(later + D * D, out + D * D, D);
+  impl::gemv(Scalar(1), later, D, D, earlier + D * D, Scalar(1), out + D * D);
+}
+/// x_out = A x_in + b for the dense affine summary (A | b).
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void affine_apply(const Scalar* summary, const Scalar* x_in, Scalar* x_out,
+                                         int D) {
+  impl::copy(summary + D * D, x_out, D);
+  impl::gemv(Scalar(1), summary, D, D, x_in, Scalar(1), x_out);
+}
+}  // namespace impl
+
 /// Dense affine elements e_t = (A_t, b_t) of B sequences. A summary is (A, b) stored as D*D
 /// row-major entries followed by D; a state is a D-vector. The sweep writes the state after
 /// element t over b_t, so after a scan `b` holds the trajectory.
@@ -48,17 +67,12 @@ struct DenseAffineAlgebra {
 
   KOKKOS_FUNCTION void combine(const Scalar* earlier, const Scalar* later, Scalar* out,
                                Scalar*) const {
-    const int D = dim();
-    impl::gemm(Scalar(1), later, earlier, Scalar(0), out, D);
-    impl::copy(later + D * D, out + D * D, D);
-    impl::gemv(Scalar(1), later, D, D, earlier + D * D, Scalar(1), out + D * D);
+    impl::affine_combine(earlier, later, out, dim());
   }
 
   KOKKOS_FUNCTION void apply(const Scalar* summary, const Scalar* x_in, Scalar* x_out,
                              Scalar*) const {
-    const int D = dim();
-    impl::copy(summary + D * D, x_out, D);
-    impl::gemv(Scalar(1), summary, D, D, x_in, Scalar(1), x_out);
+    impl::affine_apply(summary, x_in, x_out, dim());
   }
 
   KOKKOS_FUNCTION void sweep(int s, int t_begin, int t_end, const Scalar* x_in, Scalar* x_out,

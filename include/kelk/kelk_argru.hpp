@@ -11,6 +11,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <string>
+#include <vector>
 
 namespace kelk {
 
@@ -79,6 +80,78 @@ struct ArGru {
       diag[1 + i] = impl::GruJacobianRow<Scalar>(q.r[i], q.z[i], q.m[i], q.n[i], h[i])
                         .entry(U_n, U_r, U_z, i, i) +
                     q.z[i];
+  }
+
+  /// Vector-Jacobian product (kelk_step_map.hpp): back through the decoder (x+ depends on
+  /// o = h+ + x 1 through g = d x+ / d o, and on the driver eps through softplus(l)), then
+  /// through the GRU gates as Gru::vjp does. Parameters: the weights file's datasets (SPEC.md
+  /// section 7), gate blocks in the order r, z, n: gru/weight_ih (3P, 1), gru/weight_hh
+  /// (3P, P), gru/bias (3P), gru/bias_n (P), decoder/weight (2, P), decoder/bias (2).
+  int vjp_scratch_size() const { return 7 * hidden() + 1; }
+  std::vector<ParameterBlock> parameter_layout() const {
+    const std::size_t P = hidden();
+    return {{"gru/weight_ih", {3 * P, 1}}, {"gru/weight_hh", {3 * P, P}}, {"gru/bias", {3 * P}},
+            {"gru/bias_n", {P}},           {"decoder/weight", {2, P}},    {"decoder/bias", {2}}};
+  }
+  KOKKOS_FUNCTION void vjp(const Scalar* s, const Scalar* u, const Scalar* lambda, Scalar* ds,
+                           Scalar* du, Scalar* dtheta, Scalar* scratch) const {
+    const int P = hidden();
+    const Scalar x = s[0], eps = u[0];
+    const Scalar* h = s + 1;
+    Scalar* f = scratch + 6 * P;
+    forward(s, eps, f, scratch);
+    Scalar* r = scratch;  // the gates, then in place their pre-activation cotangents
+    Scalar* z = r + P;
+    Scalar* m = z + P;
+    Scalar* n = m + P;
+    const Scalar* g = n + P;
+    Scalar ell = c_ls;
+    for (int i = 0; i < P; ++i) ell += a_ls(i) * (f[1 + i] + x);
+    const Scalar lx = lambda[0], sig_eps = math::sigmoid(ell) * eps;
+    if (du != nullptr) du[0] += lx * math::softplus(ell);
+    Scalar* p = dtheta;  // gru/weight_ih, weight_hh, bias, bias_n, decoder/weight, decoder/bias
+    if (p != nullptr) {
+      Scalar* dec = p + 3 * P + 3 * P * P + 4 * P;
+      for (int i = 0; i < P; ++i) {
+        const Scalar o = f[1 + i] + x;
+        dec[i] += lx * o;
+        dec[P + i] += lx * sig_eps * o;
+      }
+      dec[2 * P] += lx;
+      dec[2 * P + 1] += lx * sig_eps;
+    }
+    Scalar dx = Scalar(0);
+    for (int i = 0; i < P; ++i) {
+      const Scalar lo = lx * g[i];
+      const Scalar l = lambda[1 + i] + lo;  // the cotangent of h+_i
+      const Scalar ri = r[i], zi = z[i], mi = m[i], ni = n[i];
+      const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
+      const Scalar dz = l * (h[i] - ni) * zi * (Scalar(1) - zi);
+      const Scalar dr = dn * mi * ri * (Scalar(1) - ri);
+      ds[1 + i] += l * zi;
+      dx += lo + w_r(i) * dr + w_z(i) * dz + w_n(i) * dn;
+      r[i] = dr;
+      z[i] = dz;
+      m[i] = dn * ri;
+      n[i] = dn;
+    }
+    ds[0] += dx;
+    impl::gemv_t(Scalar(1), U_r.data(), P, P, r, Scalar(1), ds + 1);
+    impl::gemv_t(Scalar(1), U_z.data(), P, P, z, Scalar(1), ds + 1);
+    impl::gemv_t(Scalar(1), U_n.data(), P, P, m, Scalar(1), ds + 1);
+    if (p != nullptr) {
+      const Scalar* gate[3] = {r, z, n};   // input weights and input-side biases: r, z, n
+      const Scalar* hgate[3] = {r, z, m};  // recurrent weights: the reset product's m for n
+      for (int q = 0; q < 3; ++q) {
+        for (int i = 0; i < P; ++i) {
+          p[q * P + i] += gate[q][i] * x;
+          p[3 * P + 3 * P * P + q * P + i] += gate[q][i];
+        }
+        impl::add_outer(hgate[q], h, p + 3 * P + q * P * P, P, P);
+      }
+      Scalar* bias_n = p + 6 * P + 3 * P * P;
+      for (int i = 0; i < P; ++i) bias_n[i] += m[i];
+    }
   }
 
  private:

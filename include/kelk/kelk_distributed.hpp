@@ -6,6 +6,7 @@
 #pragma once
 
 #include <kelk/impl/kelk_iteration.hpp>
+#include <kelk/kelk_adjoint.hpp>
 #include <kelk/kelk_config.hpp>
 #include <kelk/kelk_scan.hpp>
 #include <kelk/kelk_solve.hpp>
@@ -132,6 +133,46 @@ class MpiTopology {
   template <class Scan, class Algebra>
   void backward_scan(Scan& scan, const Algebra& algebra) {
     scan_over(scan, algebra, reversed_comm_, last_time_block());
+  }
+
+  /// The sequential chain backwards along time: receive `next` (B, D) from the right neighbour
+  /// (its slice 0 of `out` after its run), run, send this block's slice 0 of `out` (B, K, D) to
+  /// the left neighbour. Rank r waits for the ranks after it.
+  template <class Next, class Out, class F>
+  void chain_from_next(const ExecutionSpace& space, const Next& next, const Out& out, F&& run) {
+    const std::size_t n = next.size();
+    if (part_.time_ranks > 1 && !last_time_block()) {
+      const Unmanaged<Scalar**, Kokkos::HostSpace> h(at_least(recv_, n), next.extent(0),
+                                                     next.extent(1));
+      MPI_Recv(h.data(), int(n), mpi_type<Scalar>(), part_.time_rank + 1, 2, time_comm_,
+               MPI_STATUS_IGNORE);
+      Kokkos::deep_copy(space, next, h);
+    }
+    run();
+    if (part_.time_ranks > 1 && !first_time_block()) {
+      const auto first = Kokkos::subview(out, Kokkos::ALL, 0, Kokkos::ALL);
+      const Unmanaged<Scalar**, memory_space> packed(at_least(device_, n), first.extent(0),
+                                                     first.extent(1));
+      const Unmanaged<Scalar**, Kokkos::HostSpace> h(at_least(send_, n), first.extent(0),
+                                                     first.extent(1));
+      Kokkos::deep_copy(space, packed, first);
+      Kokkos::deep_copy(space, h, packed);
+      space.fence();
+      MPI_Send(h.data(), int(n), mpi_type<Scalar>(), part_.time_rank - 1, 2, time_comm_);
+    }
+  }
+
+  /// v = the sum of v over all ranks (v: a contiguous View of Scalar).
+  template <class V>
+  void sum_over_ranks(const ExecutionSpace& space, const V& v) {
+    const std::size_t n = v.size();
+    const Unmanaged<Scalar*, Kokkos::HostSpace> h(at_least(send_, n), n);
+    const Unmanaged<Scalar*, memory_space> flat(v.data(), n);
+    Kokkos::deep_copy(space, h, flat);
+    space.fence();
+    MPI_Allreduce(MPI_IN_PLACE, h.data(), int(n), mpi_type<Scalar>(), MPI_SUM, comm_);
+    Kokkos::deep_copy(space, flat, h);
+    space.fence();
   }
 
   void max(double* values, int n) {
@@ -341,6 +382,63 @@ class DistributedSolver {
     } catch (const std::exception& e) {
       // thrown on this rank alone between collective calls: the others would wait forever
       impl::abort_all(comm_, std::string("kelk::DistributedSolver::solve: ") + e.what());
+    }
+    Kokkos::Profiling::popRegion();
+    return result;
+  }
+
+  /// kelk::solve_adjoint over the ranks: every rank passes its block's s0, inputs, states and
+  /// cotangents (as for solve()) and gets its block of dL/du and of the adjoint states; dL/ds0
+  /// on the first time rank (on the others: dL/d(the state entering the block)); dL/dtheta
+  /// summed over all ranks, on every rank. Collective; throws std::invalid_argument on every
+  /// rank when any rank's input is invalid. Results equal one process's to round-off (bitwise
+  /// for sequential and block_sweeps, whose arithmetic does not depend on the split).
+  template <class ExecutionSpace, class StepMap>
+  AdjointResult solve_adjoint(
+      const ExecutionSpace& space, const StepMap& map,
+      const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          s0,
+      const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          inputs,
+      const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          states,
+      const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+          cotangents,
+      const Gradients<typename StepMap::value_type, typename ExecutionSpace::memory_space>& out,
+      const AdjointOptions& options = {}) const {
+    check_step_map<StepMap>();
+    static_assert(provides_vjp_v<StepMap>,
+                  "kelk::DistributedSolver::solve_adjoint: the step map must provide vjp() "
+                  "(see kelk_step_map.hpp)");
+    using Scalar = typename StepMap::value_type;
+    std::optional<impl::Problem<ExecutionSpace, StepMap>> checked;
+    impl::collective_check(comm_, [&] {
+      if (int(states.extent(0)) != part_.local_batch() ||
+          int(states.extent(1)) != part_.local_length())
+        throw std::invalid_argument("kelk::DistributedSolver::solve_adjoint: rank " +
+                                    std::to_string(rank()) + " was given states of shape (" +
+                                    std::to_string(states.extent(0)) + ", " +
+                                    std::to_string(states.extent(1)) + ", .) but owns " +
+                                    std::to_string(part_.local_batch()) + " sequences x " +
+                                    std::to_string(part_.local_length()) + " steps");
+      checked =
+          impl::make_adjoint_problem(space, map, s0, inputs, states, cotangents, out, options);
+    });
+    auto& p = *checked;
+    p.global_T = part_.length;
+    p.starts_sequence = part_.time_rank == 0;
+    impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
+                                                       part_, s0, p.D);
+    Kokkos::Profiling::pushRegion("kelk::DistributedSolver::solve_adjoint::" +
+                                  to_string(options.method));
+    AdjointResult result;
+    try {
+      result = impl::adjoint_with(space, p, cotangents, out, options, topology);
+    } catch (const impl::CollectiveError&) {  // agreed by every rank (an allocation failed)
+      Kokkos::Profiling::popRegion();
+      throw;
+    } catch (const std::exception& e) {
+      impl::abort_all(comm_, std::string("kelk::DistributedSolver::solve_adjoint: ") + e.what());
     }
     Kokkos::Profiling::popRegion();
     return result;

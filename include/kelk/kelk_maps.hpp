@@ -89,6 +89,17 @@ KOKKOS_FORCEINLINE_FUNCTION void scale_row(T g, const T* KOKKOS_RESTRICT w, T* K
   for (int j = 0; j < D; ++j) row[j] = g * w[j];
 }
 
+/// M += x y^T for the m x n row-major M (restrict: vectorises without alias checks).
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION void add_outer(const T* KOKKOS_RESTRICT x, const T* KOKKOS_RESTRICT y,
+                                           T* KOKKOS_RESTRICT M, int m, int n) {
+  for (int i = 0; i < m; ++i) {
+    const T xi = x[i];
+    T* row = M + i * n;
+    for (int j = 0; j < n; ++j) row[j] += xi * y[j];
+  }
+}
+
 /// One row of the GRU's bulk evaluation, in place: the pre-activations pre_r, pre_z (input and
 /// recurrent parts summed), in_n = W_in u and g = W_hn h become the gates r, z, n and
 /// g + b_hn; f = (1 - z) n + z h. (A function with restrict pointers so that the loop
@@ -175,6 +186,33 @@ struct Elman {
     const int D = static_cast<int>(W.extent(0));
     step(s, u, f, scratch);
     for (int i = 0; i < D; ++i) diag[i] = (Scalar(1) - f[i] * f[i]) * W(i, i);
+  }
+
+  /// Vector-Jacobian product (kelk_step_map.hpp): with a = lambda * (1 - f^2),
+  ///   ds += W^T a,  du += U^T a,  dW += a s^T,  dU += a u^T,  dc += a.
+  /// Parameters: W (D, D), U (D, Din), c (D), the model file's datasets in that order.
+  int vjp_scratch_size() const { return state_dim(); }
+  std::vector<ParameterBlock> parameter_layout() const {
+    const std::size_t D = state_dim(), Din = input_dim();
+    return {{"W", {D, D}}, {"U", {D, Din}}, {"c", {D}}};
+  }
+  KOKKOS_FUNCTION void vjp(const Scalar* s, const Scalar* u, const Scalar* lambda, Scalar* ds,
+                           Scalar* du, Scalar* dtheta, Scalar* scratch) const {
+    const int D = static_cast<int>(W.extent(0));
+    const int Din = static_cast<int>(U.extent(1));
+    Scalar* a = scratch;
+    step(s, u, a, nullptr);
+    for (int i = 0; i < D; ++i) a[i] = lambda[i] * (Scalar(1) - a[i] * a[i]);
+    impl::gemv_t(Scalar(1), W.data(), D, D, a, Scalar(1), ds);
+    if (du != nullptr) impl::gemv_t(Scalar(1), U.data(), D, Din, a, Scalar(1), du);
+    if (dtheta != nullptr) {
+      Scalar* dW = dtheta;
+      Scalar* dU = dW + D * D;
+      Scalar* dc = dU + D * Din;
+      impl::add_outer(a, s, dW, D, D);
+      impl::add_outer(a, u, dU, D, Din);
+      for (int i = 0; i < D; ++i) dc[i] += a[i];
+    }
   }
 
   /// Projected form (kelk_step_map.hpp): f = tanh(W s + U u + c), P = D.
@@ -286,6 +324,65 @@ struct Gru {
           z[i];
   }
 
+  /// Vector-Jacobian product (kelk_step_map.hpp), by the chain rule backwards through the gates:
+  ///   dz = lambda (h - n) z (1 - z),  dn = lambda (1 - z) (1 - n^2),  dr = dn g r (1 - r),
+  ///   dg = dn r;  ds += lambda z + W_hr^T dr + W_hz^T dz + W_hn^T dg,
+  ///   du += W_ir^T dr + W_iz^T dz + W_in^T dn; the weights get the outer products with u and h.
+  /// Parameters: W_ir, W_iz, W_in (D, Din), W_hr, W_hz, W_hn (D, D), b_ir, b_iz, b_in, b_hn (D),
+  /// the model file's datasets in that order.
+  int vjp_scratch_size() const { return 4 * state_dim(); }
+  std::vector<ParameterBlock> parameter_layout() const {
+    const std::size_t D = state_dim(), Din = input_dim();
+    return {{"W_ir", {D, Din}}, {"W_iz", {D, Din}}, {"W_in", {D, Din}}, {"W_hr", {D, D}},
+            {"W_hz", {D, D}},   {"W_hn", {D, D}},   {"b_ir", {D}},      {"b_iz", {D}},
+            {"b_in", {D}},      {"b_hn", {D}}};
+  }
+  KOKKOS_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* ds,
+                           Scalar* du, Scalar* dtheta, Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    const int Din = static_cast<int>(W_ir.extent(1));
+    Scalar* r = scratch;  // the gates, then in place their cotangents dr, dz, dg, dn
+    Scalar* z = scratch + D;
+    Scalar* g = scratch + 2 * D;
+    Scalar* n = scratch + 3 * D;
+    gate_values(h, u, scratch);
+    for (int i = 0; i < D; ++i) {
+      const Scalar l = lambda[i], ri = r[i], zi = z[i], gi = g[i], ni = n[i];
+      const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
+      ds[i] += l * zi;
+      z[i] = l * (h[i] - ni) * zi * (Scalar(1) - zi);
+      r[i] = dn * gi * ri * (Scalar(1) - ri);
+      g[i] = dn * ri;
+      n[i] = dn;
+    }
+    impl::gemv_t(Scalar(1), W_hr.data(), D, D, r, Scalar(1), ds);
+    impl::gemv_t(Scalar(1), W_hz.data(), D, D, z, Scalar(1), ds);
+    impl::gemv_t(Scalar(1), W_hn.data(), D, D, g, Scalar(1), ds);
+    if (du != nullptr) {
+      impl::gemv_t(Scalar(1), W_ir.data(), D, Din, r, Scalar(1), du);
+      impl::gemv_t(Scalar(1), W_iz.data(), D, Din, z, Scalar(1), du);
+      impl::gemv_t(Scalar(1), W_in.data(), D, Din, n, Scalar(1), du);
+    }
+    if (dtheta != nullptr) {
+      const int DI = D * Din, DD = D * D;
+      Scalar* p = dtheta;
+      impl::add_outer(r, u, p, D, Din);
+      impl::add_outer(z, u, p + DI, D, Din);
+      impl::add_outer(n, u, p + 2 * DI, D, Din);
+      p += 3 * DI;
+      impl::add_outer(r, h, p, D, D);
+      impl::add_outer(z, h, p + DD, D, D);
+      impl::add_outer(g, h, p + 2 * DD, D, D);
+      p += 3 * DD;
+      for (int i = 0; i < D; ++i) {
+        p[i] += r[i];
+        p[D + i] += z[i];
+        p[2 * D + i] += n[i];
+        p[3 * D + i] += g[i];
+      }
+    }
+  }
+
   /// Projected form (kelk_step_map.hpp), P = 3D: ws = [W_hr; W_hz; W_hn] h and
   /// vu = [W_ir; W_iz; W_in] u; the stacked matrices are built on each call (once per solve).
   int projection_dim() const { return 3 * state_dim(); }
@@ -363,6 +460,14 @@ struct Gru {
   /// f = h', and scratch = [r, z, g, n] for the Jacobians.
   KOKKOS_FUNCTION void gates(const Scalar* h, const Scalar* u, Scalar* f, Scalar* scratch) const {
     const int D = static_cast<int>(W_hr.extent(0));
+    gate_values(h, u, scratch);
+    const Scalar *z = scratch + D, *n = scratch + 3 * D;
+    for (int i = 0; i < D; ++i) f[i] = (Scalar(1) - z[i]) * n[i] + z[i] * h[i];
+  }
+
+  /// scratch = [r, z, g, n].
+  KOKKOS_FUNCTION void gate_values(const Scalar* h, const Scalar* u, Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
     const int Din = static_cast<int>(W_ir.extent(1));
     Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
     for (int i = 0; i < D; ++i) {
@@ -381,7 +486,6 @@ struct Gru {
       r[i] = math::sigmoid(r[i]);
       z[i] = math::sigmoid(z[i]);
       n[i] = math::tanh(n[i] + r[i] * g[i]);
-      f[i] = (Scalar(1) - z[i]) * n[i] + z[i] * h[i];
     }
   }
 };
@@ -441,12 +545,67 @@ struct Lorenz96 {
     }
   }
 
+  /// Vector-Jacobian product (kelk_step_map.hpp): the RK4 step run backwards, stage by stage,
+  /// with L(x)^T w (the transposed vector-field Jacobian) per stage; the forcing F enters every
+  /// slope with derivative 1, so dF collects the sum of the slopes' cotangents.
+  /// Parameters: F (a scalar, the model file's attribute `F`); dt is held fixed.
+  int vjp_scratch_size() const { return 6 * D; }
+  std::vector<ParameterBlock> parameter_layout() const { return {{"F", {}}}; }
+  KOKKOS_FUNCTION void vjp(const Scalar* x, const Scalar*, const Scalar* lambda, Scalar* dx,
+                           Scalar*, Scalar* dtheta, Scalar* scratch) const {
+    Scalar* x2 = scratch;  // stage points 2..4
+    Scalar* x3 = x2 + D;
+    Scalar* x4 = x3 + D;
+    Scalar* k = x4 + D;
+    Scalar* mu = k + D;  // L(x_s)^T of the slope cotangent
+    Scalar* lk = mu + D;  // the cotangent of slope k_s
+    const Scalar half = dt / Scalar(2);
+    vector_field(x, k);
+    for (int d = 0; d < D; ++d) x2[d] = x[d] + half * k[d];
+    vector_field(x2, k);
+    for (int d = 0; d < D; ++d) x3[d] = x[d] + half * k[d];
+    vector_field(x3, k);
+    for (int d = 0; d < D; ++d) x4[d] = x[d] + dt * k[d];
+    // f = x + dt/6 (k1 + 2 k2 + 2 k3 + k4); k_s = v(x_s), x_s = x + c_s k_{s-1}
+    const Scalar* points[4] = {x4, x3, x2, x};
+    const Scalar weight[4] = {dt / Scalar(6), dt / Scalar(3), dt / Scalar(3), dt / Scalar(6)};
+    const Scalar reach[4] = {dt, half, half, Scalar(0)};  // c_s of the stage each slope feeds
+    Scalar dF = Scalar(0);
+    for (int d = 0; d < D; ++d) {
+      dx[d] += lambda[d];
+      mu[d] = Scalar(0);
+    }
+    for (int s = 0; s < 4; ++s) {  // slopes k4, k3, k2, k1
+      const Scalar carried = s == 0 ? Scalar(0) : reach[s - 1];
+      for (int d = 0; d < D; ++d) {
+        lk[d] = weight[s] * lambda[d] + carried * mu[d];
+        mu[d] = Scalar(0);
+        dF += lk[d];
+      }
+      field_vjp(points[s], lk, mu);
+      for (int d = 0; d < D; ++d) dx[d] += mu[d];
+    }
+    if (dtheta != nullptr) dtheta[0] += dF;
+  }
+
  private:
   KOKKOS_FUNCTION int wrap(int i) const { return ((i % D) + D) % D; }
 
   KOKKOS_FUNCTION void vector_field(const Scalar* x, Scalar* k) const {
     for (int d = 0; d < D; ++d)
       k[d] = (x[wrap(d + 1)] - x[wrap(d - 2)]) * x[wrap(d - 1)] - x[d] + forcing;
+  }
+
+  /// out += L(x)^T w: row d of L(x) has x_{d-1} at d+1, -x_{d-1} at d-2, x_{d+1} - x_{d-2} at
+  /// d-1 and -1 at d.
+  KOKKOS_FUNCTION void field_vjp(const Scalar* x, const Scalar* w, Scalar* out) const {
+    for (int d = 0; d < D; ++d) {
+      const Scalar xm1 = x[wrap(d - 1)];
+      out[wrap(d + 1)] += w[d] * xm1;
+      out[wrap(d - 2)] -= w[d] * xm1;
+      out[wrap(d - 1)] += w[d] * (x[wrap(d + 1)] - x[wrap(d - 2)]);
+      out[d] -= w[d];
+    }
   }
 
   /// K = L(xs) * (I + c * Kprev) in band form; Kprev == nullptr means K = L(xs).

@@ -3,7 +3,10 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cstddef>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 namespace kelk {
 
@@ -83,6 +86,36 @@ namespace kelk {
 /// \endcode
 ///
 /// finish_step(s, W s, V u, f) must equal step(s, u, f, scratch) to round-off.
+///
+/// Optionally (needed by kelk::solve_adjoint), a vector-Jacobian product: for one step and a
+/// cotangent lambda of f (D scalars) it *adds* lambda^T df/ds to ds (D), lambda^T df/du to du
+/// (Din) and lambda^T df/dtheta to dtheta (the map's parameters, laid out as parameter_layout()
+/// says); du and dtheta may be nullptr, and then that part is skipped (the adjoint sweeps need
+/// only ds):
+///
+/// \code
+///   int vjp_scratch_size() const;  // scalars of scratch one vjp call may use (host)
+///   KOKKOS_FUNCTION void vjp(const value_type* s, const value_type* u,
+///                            const value_type* lambda, value_type* ds, value_type* du,
+///                            value_type* dtheta, value_type* scratch) const;
+///   // optional: the parameters dtheta addresses, in order, each flattened row-major (host)
+///   std::vector<kelk::ParameterBlock> parameter_layout() const;
+/// \endcode
+///
+/// The built-in maps name their parameter blocks after the datasets of their model files
+/// (docs/FILES.md). A map without parameter_layout() has no parameters (dtheta is never used).
+
+/// One named block of a map's parameters: `shape` row-major, flattened into the parameter
+/// gradient at the block's offset (the sum of the sizes of the blocks before it).
+struct ParameterBlock {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::size_t size() const {
+    std::size_t n = 1;
+    for (const std::size_t e : shape) n *= e;
+    return n;
+  }
+};
 
 /// What a bulk evaluation writes besides f.
 enum class BulkOutput { value, diagonal, jacobian };
@@ -191,7 +224,49 @@ struct has_projected_form<M, MemorySpace,
 template <class M>
 struct has_complete_projected_form : has_projected_form<M, typename M::memory_space> {};
 
+template <class M, class = void>
+struct has_vjp : std::false_type {};
+template <class M>
+struct has_vjp<
+    M, std::void_t<decltype(std::declval<const M&>().vjp_scratch_size()),
+                   decltype(std::declval<const M&>().vjp(
+                       std::declval<const typename M::value_type*>(),
+                       std::declval<const typename M::value_type*>(),
+                       std::declval<const typename M::value_type*>(),
+                       std::declval<typename M::value_type*>(),
+                       std::declval<typename M::value_type*>(),
+                       std::declval<typename M::value_type*>(),
+                       std::declval<typename M::value_type*>()))>> : std::true_type {};
+
+template <class M, class = void>
+struct has_parameter_layout : std::false_type {};
+template <class M>
+struct has_parameter_layout<M, std::void_t<decltype(std::declval<const M&>().parameter_layout())>>
+    : std::is_convertible<decltype(std::declval<const M&>().parameter_layout()),
+                          std::vector<ParameterBlock>> {};
+
 }  // namespace impl
+
+/// True when M provides the vector-Jacobian product (needed by kelk::solve_adjoint).
+template <class M>
+inline constexpr bool provides_vjp_v = impl::has_vjp<M>::value;
+
+/// The parameter blocks of `map` (empty for a map without parameter_layout()).
+template <class M>
+std::vector<ParameterBlock> parameter_layout(const M& map) {
+  if constexpr (impl::has_parameter_layout<M>::value)
+    return map.parameter_layout();
+  else
+    return {};
+}
+
+/// The number of scalars in `map`'s parameter gradient.
+template <class M>
+std::size_t parameter_count(const M& map) {
+  std::size_t n = 0;
+  for (const auto& block : parameter_layout(map)) n += block.size();
+  return n;
+}
 
 /// True when M has the projected form f(s, u) = g(s, W s, V u) with its weights in MemorySpace
 /// (the optional `projection_dim`, `recurrent_weights`, `input_weights`, `finish_step`).

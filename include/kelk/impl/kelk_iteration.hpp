@@ -35,7 +35,16 @@ namespace kelk::impl {
 ///   blocks_along_time(K): {global index of this block's first of K block_jacobi blocks,
 ///     blocks along the whole sequences}
 ///   agree(f): runs f (the allocations of a solve); if it throws on any rank, throws on all
+///   chain_from_next(space, next, out, run): next = the next time block's slice 0 of `out`
+///     after that block ran `run` (in turn from the last block; here: just run)
+///   sum_over_ranks(space, v): v = the sum of v over all ranks
 struct SingleProcess {
+  template <class ExecutionSpace, class Next, class Out, class F>
+  void chain_from_next(const ExecutionSpace&, const Next&, const Out&, F&& run) const {
+    run();
+  }
+  template <class ExecutionSpace, class V>
+  void sum_over_ranks(const ExecutionSpace&, const V&) const {}
   template <class F>
   void agree(F&& f) const {
     f();
