@@ -444,6 +444,19 @@ class DistributedSolver {
     return result;
   }
 
+  /// solve_adjoint() on the default execution space.
+  template <class StepMap>
+  AdjointResult solve_adjoint(const StepMap& map,
+                              const BatchView<const typename StepMap::value_type>& s0,
+                              const SequenceView<const typename StepMap::value_type>& inputs,
+                              const SequenceView<const typename StepMap::value_type>& states,
+                              const SequenceView<const typename StepMap::value_type>& cotangents,
+                              const Gradients<typename StepMap::value_type>& out,
+                              const AdjointOptions& options = {}) const {
+    return solve_adjoint(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, cotangents,
+                         out, options);
+  }
+
   /// solve() on the default execution space.
   template <class StepMap>
   SolveResult solve(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
