@@ -1,0 +1,358 @@
+// kelk::AutoDiff (kelk_autodiff.hpp): forward-mode AD Jacobians, diagonals and vjps of templated
+// twins of the built-in Elman, GRU and Lorenz-96 steps equal the built-in closed forms to
+// round-off, below and above the Fad width; deer and quasi_deer on AD maps match the
+// sequential loop (the AD code inside Kokkos kernels); the LSTM example's AD Jacobian matches
+// central finite differences.
+#include "test_common.hpp"
+
+#include <kelk/kelk_autodiff.hpp>
+
+#include "examples/lstm.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace kelk_test {
+template <class M>
+int vjp_scratch_or_zero(const M& m) {
+  if constexpr (kelk::provides_vjp_v<M>)
+    return m.vjp_scratch_size();
+  else
+    return 0;
+}
+}  // namespace kelk_test
+
+namespace {
+
+namespace ad = kelk::ad;
+
+// --- templated twins of the built-in maps, sharing their weights ----------------------------
+
+/// h' = tanh(W h + U u + c), as kelk::Elman.
+template <class Scalar>
+struct ElmanTwin {
+  using value_type = Scalar;
+  kelk::Elman<Scalar> m;
+  int state_dim() const { return m.state_dim(); }
+  int input_dim() const { return m.input_dim(); }
+  int scratch_size() const { return 0; }
+  template <class T>
+  KOKKOS_FUNCTION void step(const T* s, const T* u, T* f, T*) const {
+    const int D = m.state_dim(), Din = m.input_dim();
+    for (int i = 0; i < D; ++i) {
+      T a = T(m.c(i));
+      for (int j = 0; j < Din; ++j) a += m.U(i, j) * u[j];
+      for (int j = 0; j < D; ++j) a += m.W(i, j) * s[j];
+      f[i] = ad::tanh(a);
+    }
+  }
+};
+
+/// The GRU of kelk::Gru (ALGORITHMS.md section 10).
+template <class Scalar>
+struct GruTwin {
+  using value_type = Scalar;
+  kelk::Gru<Scalar> m;
+  int state_dim() const { return m.state_dim(); }
+  int input_dim() const { return m.input_dim(); }
+  int scratch_size() const { return 0; }
+  template <class T>
+  KOKKOS_FUNCTION void step(const T* h, const T* u, T* f, T*) const {
+    const int D = m.state_dim(), Din = m.input_dim();
+    for (int i = 0; i < D; ++i) {
+      T r = T(m.b_ir(i)), z = T(m.b_iz(i)), n = T(m.b_in(i)), g = T(m.b_hn(i));
+      for (int j = 0; j < Din; ++j) {
+        r += m.W_ir(i, j) * u[j];
+        z += m.W_iz(i, j) * u[j];
+        n += m.W_in(i, j) * u[j];
+      }
+      for (int j = 0; j < D; ++j) {
+        r += m.W_hr(i, j) * h[j];
+        z += m.W_hz(i, j) * h[j];
+        g += m.W_hn(i, j) * h[j];
+      }
+      r = ad::sigmoid(r);
+      z = ad::sigmoid(z);
+      n = ad::tanh(n + r * g);
+      f[i] = (Scalar(1) - z) * n + z * h[i];
+    }
+  }
+};
+
+/// One RK4 step of Lorenz-96, as kelk::Lorenz96.
+template <class Scalar>
+struct Lorenz96Twin {
+  using value_type = Scalar;
+  kelk::Lorenz96<Scalar> m;
+  int state_dim() const { return m.D; }
+  int input_dim() const { return 0; }
+  int scratch_size() const { return 3 * m.D; }
+  template <class T>
+  KOKKOS_FUNCTION void field(const T* x, T* k) const {
+    const int D = m.D;
+    for (int d = 0; d < D; ++d)
+      k[d] = (x[(d + 1) % D] - x[(d + D - 2) % D]) * x[(d + D - 1) % D] - x[d] + m.forcing;
+  }
+  template <class T>
+  KOKKOS_FUNCTION void step(const T* x, const T*, T* f, T* scratch) const {
+    const int D = m.D;
+    T *xs = scratch, *k = scratch + D, *acc = scratch + 2 * D;
+    const Scalar c[4] = {Scalar(0), m.dt / 2, m.dt / 2, m.dt};
+    const Scalar w[4] = {Scalar(1), Scalar(2), Scalar(2), Scalar(1)};
+    for (int d = 0; d < D; ++d) {
+      acc[d] = T(0);
+      k[d] = T(0);
+    }
+    for (int s = 0; s < 4; ++s) {
+      for (int d = 0; d < D; ++d) xs[d] = x[d] + c[s] * k[d];
+      field(xs, k);
+      for (int d = 0; d < D; ++d) acc[d] += w[s] * k[d];
+    }
+    for (int d = 0; d < D; ++d) f[d] = x[d] + (m.dt / 6) * acc[d];
+  }
+};
+
+// --- evaluation of a map's derivatives inside a kernel --------------------------------------
+
+template <class Scalar>
+struct Derivatives {
+  std::vector<double> f, jac, diag, ds, du;
+};
+
+/// f, the Jacobian, the diagonal and the vjp (lambda, starting from ds = 1, du = 2) of `map` at
+/// (s, u), computed in a kernel of the default execution space.
+template <class Map>
+Derivatives<typename Map::value_type> derivatives(const Map& map,
+                                                  const std::vector<double>& s,
+                                                  const std::vector<double>& u,
+                                                  const std::vector<double>& lambda) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim(), Din = map.input_dim();
+  Kokkos::View<Scalar*> vs("s", D), vu("u", Din + 1), vl("lambda", D), f("f", D), f2("f2", D),
+      f3("f3", D), jac("jac", D * D), diag("diag", D), ds("ds", D), du("du", Din + 1),
+      scratch("scratch", std::max(map.scratch_size(), kelk_test::vjp_scratch_or_zero(map)) + 1);
+  auto hs = Kokkos::create_mirror_view(vs);
+  auto hu = Kokkos::create_mirror_view(vu);
+  auto hl = Kokkos::create_mirror_view(vl);
+  for (int i = 0; i < D; ++i) {
+    hs(i) = Scalar(s[i]);
+    hl(i) = Scalar(lambda[i]);
+  }
+  for (int i = 0; i < Din; ++i) hu(i) = Scalar(u[i]);
+  Kokkos::deep_copy(vs, hs);
+  Kokkos::deep_copy(vu, hu);
+  Kokkos::deep_copy(vl, hl);
+  Kokkos::deep_copy(ds, Scalar(1));
+  Kokkos::deep_copy(du, Scalar(2));
+  Kokkos::parallel_for(
+      "test::derivatives", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
+        map.step(vs.data(), vu.data(), f.data(), scratch.data());
+        map.jacobian(vs.data(), vu.data(), f2.data(), jac.data(), scratch.data());
+        map.jacobian_diagonal(vs.data(), vu.data(), f3.data(), diag.data(), scratch.data());
+        map.vjp(vs.data(), vu.data(), vl.data(), ds.data(), du.data(), nullptr, scratch.data());
+      });
+  Kokkos::fence();
+  const auto back = [](const auto& v, int n) {
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+    std::vector<double> out(n);
+    for (int i = 0; i < n; ++i) out[i] = double(h(i));
+    return out;
+  };
+  Derivatives<Scalar> d{back(f, D), back(jac, D * D), back(diag, D), back(ds, D), back(du, Din)};
+  // the Jacobian functions return the step's f
+  const auto f_jac = back(f2, D), f_diag = back(f3, D);
+  for (int i = 0; i < D; ++i) {
+    CHECK(f_jac[i] == d.f[i]);
+    CHECK(f_diag[i] == d.f[i]);
+  }
+  return d;
+}
+
+/// max |a - b| / max(1, max |b|).
+double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double scale = 1, diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, std::abs(b[i]));
+    const double d = std::abs(a[i] - b[i]);
+    if (!(d <= diff)) diff = d;
+  }
+  return diff / scale;
+}
+
+std::vector<double> random_vector(int n, double scale, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  std::vector<double> v(n);
+  for (auto& x : v) x = scale * normal(rng);
+  return v;
+}
+
+/// The AD map's f, Jacobian, diagonal and vjp (ds, du) against the built-in closed forms.
+template <class Builtin, class AdMap>
+void check_against_builtin(const Builtin& builtin, const AdMap& admap, double tol,
+                           std::uint64_t seed, double state_scale = 0.7) {
+  std::mt19937_64 rng(seed);
+  const int D = builtin.state_dim(), Din = builtin.input_dim();
+  REQUIRE(admap.state_dim() == D);
+  REQUIRE(admap.input_dim() == Din);
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto s = random_vector(D, state_scale, rng), u = random_vector(Din, 1.0, rng),
+               lambda = random_vector(D, 1.0, rng);
+    const auto want = derivatives(builtin, s, u, lambda);
+    const auto got = derivatives(admap, s, u, lambda);
+    CAPTURE(D, Din, AdMap::width, trial);
+    CHECK(relative_difference(got.f, want.f) <= tol);
+    CHECK(relative_difference(got.jac, want.jac) <= tol);
+    CHECK(relative_difference(got.diag, want.diag) <= tol);
+    CHECK(relative_difference(got.ds, want.ds) <= tol);
+    CHECK(relative_difference(got.du, want.du) <= tol);
+  }
+}
+
+template <class Scalar>
+double round_off() {
+  return std::is_same<Scalar, double>::value ? 1e-13 : 2e-5;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("AD derivatives of the Elman twin equal the closed forms", "[autodiff]", double,
+                   float) {
+  const int D = GENERATE(5, 13);
+  const auto builtin = kelk::make_random_elman<TestType>(D, 3, 0.8, 11);
+  const ElmanTwin<TestType> twin{builtin};
+  check_against_builtin(builtin, kelk::AutoDiff<ElmanTwin<TestType>>(twin), round_off<TestType>(),
+                        1);
+  check_against_builtin(builtin, kelk::AutoDiff<ElmanTwin<TestType>, 3>(twin),
+                        round_off<TestType>(), 2);
+}
+
+TEMPLATE_TEST_CASE("AD derivatives of the GRU twin equal the closed forms", "[autodiff]", double,
+                   float) {
+  const int D = GENERATE(5, 13);
+  const auto builtin = kelk::make_random_gru<TestType>(D, 4, 0.5, 12);
+  const GruTwin<TestType> twin{builtin};
+  check_against_builtin(builtin, kelk::AutoDiff<GruTwin<TestType>>(twin), round_off<TestType>(),
+                        3);
+  check_against_builtin(builtin, kelk::AutoDiff<GruTwin<TestType>, 3>(twin),
+                        round_off<TestType>(), 4);
+}
+
+TEMPLATE_TEST_CASE("AD derivatives of the Lorenz-96 twin equal the closed forms", "[autodiff]",
+                   double, float) {
+  const int D = GENERATE(5, 13);
+  const kelk::Lorenz96<TestType> builtin(D, TestType(8), TestType(0.01));
+  const Lorenz96Twin<TestType> twin{builtin};
+  check_against_builtin(builtin, kelk::AutoDiff<Lorenz96Twin<TestType>>(twin),
+                        round_off<TestType>(), 5, 3.0);
+  check_against_builtin(builtin, kelk::AutoDiff<Lorenz96Twin<TestType>, 4>(twin),
+                        round_off<TestType>(), 6, 3.0);
+}
+
+TEST_CASE("AutoDiff's scratch holds its Fad scalars aligned", "[autodiff]") {
+  const auto builtin = kelk::make_random_gru<double>(6, 2, 0.5, 13);
+  const kelk::AutoDiff<GruTwin<double>> map(GruTwin<double>{builtin});
+  using Fad = kelk::AutoDiff<GruTwin<double>>::fad_type;
+  CHECK(map.scratch_size() * sizeof(double) >= (2 * 6 + 2) * sizeof(Fad));
+  CHECK(map.vjp_scratch_size() == map.scratch_size());
+  CHECK(kelk::parameter_count(map) == 0);
+  static_assert(kelk::provides_jacobian_v<kelk::AutoDiff<GruTwin<double>>>);
+  static_assert(kelk::provides_jacobian_diagonal_v<kelk::AutoDiff<GruTwin<double>>>);
+  static_assert(kelk::provides_vjp_v<kelk::AutoDiff<GruTwin<double>>>);
+}
+
+namespace {
+/// deer and quasi_deer on an AD-wrapped map converge to the plain sequential loop.
+template <class Map>
+void check_solves(const Map& map, int B, int T, std::uint64_t seed, double s0_scale = 0.5) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim();
+  const auto p = kelk_test::random_problem<Scalar>(B, T, D, map.input_dim(), seed, s0_scale);
+  const auto reference = kelk_test::plain_loop(map, p.s0, p.inputs);
+  for (const kelk::Method method : {kelk::Method::deer, kelk::Method::quasi_deer}) {
+    kelk::SolveOptions opt;
+    opt.method = method;
+    kelk::SequenceView<Scalar> states("test::states", B, T, D);
+    const auto r = kelk::solve(map, p.s0, p.inputs, states, opt);
+    const double dev = kelk_test::max_abs_diff(reference, states);
+    CAPTURE(kelk::to_string(method), D, B, T, r.iterations, dev);
+    REQUIRE(r.converged);
+    CHECK(r.iterations <= T + 1);
+    CHECK(dev <= 10 * kelk::default_atol<Scalar>());
+  }
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("deer and quasi_deer on AD maps match the sequential loop", "[autodiff][solve]",
+                   double, float) {
+  const int D = GENERATE(5, 13);
+  const auto gru = kelk::make_random_gru<TestType>(D, 3, 0.5, 21);
+  check_solves(kelk::AutoDiff<GruTwin<TestType>>(GruTwin<TestType>{gru}), 2, 101, 31);
+  const kelk::Lorenz96<TestType> l96(D, TestType(8), TestType(0.01));
+  check_solves(kelk::AutoDiff<Lorenz96Twin<TestType>>(Lorenz96Twin<TestType>{l96}), 2, 101, 32,
+               3.0);
+  const auto lstm = kelk_examples::make_random_lstm<TestType>(D, 3, 0.5, 1.0, 22);
+  check_solves(kelk::AutoDiff<kelk_examples::Lstm<TestType>>(lstm), 2, 101, 33);
+}
+
+TEST_CASE("the LSTM example's AD Jacobian matches central finite differences", "[autodiff]") {
+  const int H = GENERATE(3, 7);
+  const auto lstm = kelk_examples::make_random_lstm<double>(H, 4, 0.8, 1.0, 41);
+  const kelk::AutoDiff<kelk_examples::Lstm<double>> map(lstm);
+  const int D = map.state_dim(), Din = map.input_dim();
+  std::mt19937_64 rng(42);
+  const auto s = random_vector(D, 0.7, rng), u = random_vector(Din, 1.0, rng),
+             lambda = random_vector(D, 1.0, rng);
+  const auto got = derivatives(map, s, u, lambda);
+
+  // central differences of the plain step, column by column, in a kernel
+  const double h = 1e-6;
+  Kokkos::View<double**> plus("plus", D + Din, D), minus("minus", D + Din, D);
+  Kokkos::View<double*> vs("s", D), vu("u", Din);
+  auto hs = Kokkos::create_mirror_view(vs);
+  auto hu = Kokkos::create_mirror_view(vu);
+  for (int i = 0; i < D; ++i) hs(i) = s[i];
+  for (int i = 0; i < Din; ++i) hu(i) = u[i];
+  Kokkos::deep_copy(vs, hs);
+  Kokkos::deep_copy(vu, hu);
+  Kokkos::View<double**> work("work", D + Din, D + Din + lstm.scratch_size());
+  Kokkos::parallel_for(
+      "test::lstm_fd", Kokkos::RangePolicy<>(0, D + Din), KOKKOS_LAMBDA(int c) {
+        double* x = &work(c, 0);  // (s, u), then the step's scratch
+        double* scr = x + D + Din;
+        for (int sign = -1; sign <= 1; sign += 2) {
+          for (int j = 0; j < D; ++j) x[j] = vs(j);
+          for (int j = 0; j < Din; ++j) x[D + j] = vu(j);
+          x[c] += sign * h;
+          lstm.step(x, x + D, sign < 0 ? &minus(c, 0) : &plus(c, 0), scr);
+        }
+      });
+  Kokkos::fence();
+  const auto hp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), plus);
+  const auto hm = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), minus);
+  std::vector<double> fd_jac(D * D), fd_diag(D), fd_ds(D, 1.0), fd_du(Din, 2.0);
+  for (int c = 0; c < D + Din; ++c)
+    for (int i = 0; i < D; ++i) {
+      const double d = (hp(c, i) - hm(c, i)) / (2 * h);
+      if (c < D) {
+        fd_jac[i * D + c] = d;
+        if (i == c) fd_diag[i] = d;
+        fd_ds[c] += lambda[i] * d;
+      } else {
+        fd_du[c - D] += lambda[i] * d;
+      }
+    }
+  CAPTURE(H);
+  CHECK(relative_difference(got.jac, fd_jac) <= 1e-6);
+  CHECK(relative_difference(got.diag, fd_diag) <= 1e-6);
+  CHECK(relative_difference(got.ds, fd_ds) <= 1e-6);
+  CHECK(relative_difference(got.du, fd_du) <= 1e-6);
+  // dc'/dc is diagonal (the forget gate): the AD Jacobian has exact zeros off it
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < H; ++j)
+      if (i != j) CHECK(got.jac[(H + i) * D + H + j] == 0.0);
+}
