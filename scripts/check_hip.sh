@@ -8,7 +8,8 @@
 # 2. builds Kokkos 3.4.1 (HIP for gfx908 / MI100 + Serial) and Kokkos Kernels 3.4.1 (no
 #    pre-instantiated kernels, no TPLs) from Debian's trilinos source package into
 #    <deps>/hip/install (deps: $KELK_DEPS_DIR, default <repo>/.deps);
-# 3. configures and builds all of kelk (library, apps, tests; MPI and HDF5 on) with hipcc in
+# 3. installs Sacado's headers (scripts/build_sacado.sh) into the same prefix;
+# 4. configures and builds all of kelk (library, apps, tests; MPI, HDF5 and Sacado on) with hipcc in
 #    <repo>/build-hip ($KELK_HIP_BUILD_DIR), and fails on any compile error.
 # Nothing is run: without an AMD GPU anything that initialises Kokkos aborts (hipErrorNoDevice).
 # Safe to rerun: Kokkos and Kokkos Kernels are rebuilt only when their stamp files are missing,
@@ -112,6 +113,12 @@ else
 fi
 stage_done "Kokkos Kernels (HIP)" "$t"
 
+# Sacado's headers (kelk_autodiff.hpp) into the HIP prefix, so that the AD code is compiled for
+# HIP too; they hold no Kokkos headers, and Sacado_config.h is the same for every backend.
+t=$SECONDS
+run_logged "$hip/sacado-install.log" env KELK_DEPS_DIR="$deps" bash "$repo/scripts/build_sacado.sh" "$prefix"
+stage_done "Sacado headers" "$t"
+
 # --- 3. kelk ------------------------------------------------------------------
 # KELK_DEPS_PREFIX=/nonexistent: never pick up the OpenMP build of scripts/build_kokkos.sh.
 # Test discovery defaults to "parse" for a device backend: the device test binary is never run.
@@ -119,8 +126,8 @@ t=$SECONDS
 log "configuring kelk in $build_dir (log: $hip/kelk-configure.log)"
 run_logged "$hip/kelk-configure.log" \
   cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$hipcc_bin" \
-  -DKokkos_ROOT="$prefix" -DKELK_DEPS_PREFIX=/nonexistent
-grep -E 'kelk: Kokkos (backends|[0-9])' "$hip/kelk-configure.log" || true
+  -DKokkos_ROOT="$prefix" -DKELK_DEPS_PREFIX=/nonexistent -DSacado_ROOT="$prefix" -DKELK_ENABLE_SACADO=ON
+grep -E 'kelk: (Kokkos (backends|[0-9])|Sacado)' "$hip/kelk-configure.log" || true
 log "building kelk with hipcc (log: $hip/kelk-build.log)"
 # -k 0: compile everything that can be compiled, so that one run reports every error.
 if ! cmake --build "$build_dir" -j "$jobs" -- -k 0 >"$hip/kelk-build.log" 2>&1; then
