@@ -134,6 +134,12 @@ std::map<std::string, std::function<std::vector<Case>(const Settings&)>> named_s
     for (auto c : grid({"lorenz96"}, fp64, {1}, {100000}, {5}, pair, 0, 0)) cases.push_back(c);
     return cases;
   };
+  // issue 13: each adjoint method against the sequential reverse sweep and one DEER iteration
+  sweeps["adjoint"] = [=](const Settings& s) {
+    return grid(gru, fp64, {1}, {100000}, {32, 64},
+                {"deer_iteration", "adjoint_sequential", "adjoint_scan", "adjoint_block_sweeps"},
+                s.Din, 0);
+  };
   sweeps["scan_T"] = [=](const Settings& s) {
     return grid(gru, fp64, {1}, {1000, 10000, 100000, 1000000}, {32}, newton, s.Din, 0);
   };
@@ -602,13 +608,70 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
   const auto du = on_device(u);
   const auto dstates = Kokkos::create_mirror_view(Device(), states);
 
+  // the adjoint cases: the trajectory (sequential), cotangents g = s (L = 1/2 sum |s_t|^2),
+  // their outputs, and the sequential reverse sweep's adjoint states as the reference
+  const auto is_adjoint = [](const Case& c) { return c.method.rfind("adjoint_", 0) == 0; };
+  using DeviceSequence = kelk::SequenceView<Scalar, Device>;
+  DeviceSequence trajectory, adjoint_ref;
+  kelk::Gradients<Scalar, Device> gradients;
+  if (std::any_of(cases.begin(), cases.end(), is_adjoint)) {
+    kelk::SolveOptions o;
+    o.method = kelk::Method::sequential;
+    trajectory = DeviceSequence("kelk::bench::trajectory", lB, lT, D);
+    problem.visit([&](const auto& map) {
+      if (solver) return solver->solve(map, dls0, du, trajectory, o);
+      return kelk::solve(map, dls0, du, trajectory, o);
+    });
+    problem.visit([&](const auto& map) {
+      gradients = {kelk::BatchView<Scalar, Device>("kelk::bench::ds0", lB, D),
+                   DeviceSequence("kelk::bench::du", lB, lT, Din),
+                   Kokkos::View<Scalar*, Device>("kelk::bench::dtheta", kelk::parameter_count(map)),
+                   DeviceSequence("kelk::bench::lambda", lB, lT, D)};
+    });
+  }
+  const auto adjoint_once = [&](kelk::AdjointMethod method, int chunks, int blocks) {
+    kelk::AdjointOptions a;
+    a.method = method;
+    a.chunks = chunks;
+    a.blocks = blocks;
+    return problem.visit([&](const auto& map) {
+      if constexpr (kelk::provides_vjp_v<std::decay_t<decltype(map)>>) {
+        if (solver)
+          return solver->solve_adjoint(map, dls0, du, trajectory, trajectory, gradients, a);
+        return kelk::solve_adjoint(map, dls0, du, trajectory, trajectory, gradients, a);
+      } else {
+        throw std::invalid_argument("the map has no vjp");
+        return kelk::AdjointResult{};
+      }
+    });
+  };
+
   for (const Case& c : cases) {
     kelk::SolveOptions options;
-    options.method = kelk::parse_method(c.method);
+    const bool adjoint = is_adjoint(c);
+    const bool one_iteration = c.method == "deer_iteration";
+    options.method = adjoint         ? kelk::Method::sequential
+                     : one_iteration ? kelk::Method::deer
+                                     : kelk::parse_method(c.method);
+    if (one_iteration) options.max_iter = 1, options.fixed_iterations = true;
     options.chunks = c.chunks;
     options.blocks = c.blocks;
     options.record_history = !set.history.empty() || options.method == kelk::Method::block_jacobi;
+    const auto adjoint_method =
+        adjoint ? kelk::parse_adjoint_method(c.method.substr(8)) : kelk::AdjointMethod::sequential;
+    if (adjoint && adjoint_ref.size() == 0) {  // the reference, untimed
+      adjoint_once(kelk::AdjointMethod::sequential, 0, 0);
+      adjoint_ref = DeviceSequence("kelk::bench::adjoint_reference", lB, lT, D);
+      Kokkos::deep_copy(adjoint_ref, gradients.adjoint);
+    }
     const auto solve_once = [&] {
+      if (adjoint) {
+        const auto a = adjoint_once(adjoint_method, c.chunks, c.blocks);
+        kelk::SolveResult r;
+        r.iterations = a.sweeps;
+        r.converged = a.finite;
+        return r;
+      }
       return problem.visit([&](const auto& map) {
         if (solver) return solver->solve(map, dls0, du, dstates, options);
         return kelk::solve(map, dls0, du, dstates, options);
@@ -666,10 +729,21 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
     const int n_summary = c.method == "jacobi" ? 0 : dense ? D * D + D : 2 * D;
     const double cross = part.time_ranks > 1 ? measure_cross_rank<Scalar>(part, D, n_summary) : 0.0;
 
-    // max |s - s_baseline| on rank 0, from every rank's block
+    // max |s - s_baseline| on rank 0, from every rank's block; for the adjoint, max |lambda -
+    // lambda_sequential| / max |lambda_sequential| over all ranks
     Kokkos::deep_copy(states, dstates);
     double err = 0;
-    if (set.baseline) {
+    if (adjoint) {
+      double m[2] = {0, 0};
+      const auto l = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), gradients.adjoint);
+      const auto r = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), adjoint_ref);
+      for (std::size_t i = 0; i < l.span(); ++i) {
+        m[0] = std::max(m[0], double(std::abs(l.data()[i] - r.data()[i])));
+        m[1] = std::max(m[1], double(std::abs(r.data()[i])));
+      }
+      MPI_Allreduce(MPI_IN_PLACE, m, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      err = m[1] > 0 ? m[0] / m[1] : m[0];
+    } else if (set.baseline) {
       int range[4] = {part.batch_begin, part.batch_end, part.time_begin, part.time_end};
       if (rank == 0) {
         for (int r = 0; r < ranks; ++r) {
@@ -705,7 +779,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
                   {"baseline_gflops", set.baseline ? base["baseline_gflops"] : Json()},
                   {"baseline_kernel", set.baseline ? base["baseline_kernel"] : Json()},
                   {"speedup", set.baseline ? Json(baseline_s / st.median) : Json()},
-                  {"max_err", set.baseline ? Json(err) : Json()},
+                  {"max_err", set.baseline || adjoint ? Json(err) : Json()},
                   {"peak_rss_mb", measured[3]}, {"views_peak_mb", measured[4]},
                   {"solver_peak_mb", measured[5]}, {"t_linearize", measured[0]},
                   {"t_scan", measured[1]}, {"t_update", measured[2]}, {"t_comm", comm},
@@ -748,10 +822,18 @@ int main(int argc, char* argv[]) {
   app.add_option("--argru-weights", set.argru_weights, "the argru map's weights file")->capture_default_str();
   app.add_option("--blocks", set.blocks, "block_jacobi: time blocks per rank and sequence (0: automatic)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--methods", set.methods, "methods, comma separated")
+  app.add_option("--methods", set.methods,
+                 "methods, comma separated; also deer_iteration (one DEER iteration) and "
+                 "adjoint_sequential, adjoint_scan, adjoint_block_sweeps (kelk::solve_adjoint of "
+                 "L = 1/2 sum |s_t|^2 through the sequential trajectory; max_err: relative to "
+                 "adjoint_sequential)")
       ->delimiter(',')->check(CLI::IsMember([] {
         std::vector<std::string> names;
         for (const auto m : kelk::all_methods()) names.push_back(kelk::to_string(m));
+        for (const auto m : {kelk::AdjointMethod::sequential, kelk::AdjointMethod::scan,
+                             kelk::AdjointMethod::block_sweeps})
+          names.push_back("adjoint_" + kelk::to_string(m));
+        names.push_back("deer_iteration");
         return names;
       }()));
   app.add_option("--T", set.Ts, "sequence lengths")->delimiter(',')->check(CLI::PositiveNumber);

@@ -63,7 +63,15 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   file = "checkpoint.h5"    # the current iterate, written atomically (an output file)
   every = 10                # ... every 10 iterations (0: never)
   seconds = 600.0           # ... every 600 s (0: never)
-  signal = "USR1"           # ... and when this signal arrives (sbatch --signal=USR1@120))";
+  signal = "USR1"           # ... and when this signal arrives (sbatch --signal=USR1@120)
+
+  [adjoint]                 # optional: gradients after a converged solve (docs/FILES.md)
+  target = "obs.h5"         # the misfit L = 1/2 sum_t |s_t - y_t|^2 against y = dataset `dataset`
+  # cotangents = "g.h5"     # ... or given cotangents g_t = dL/ds_t (one of target, cotangents)
+  dataset = "targets"       # (B, T, D); default "targets" for target, "cotangents" otherwise
+  method = "block_sweeps"   # sequential, scan, block_sweeps
+  blocks = 0                # block_sweeps: blocks per rank and sequence; 0 automatic
+  chunks = 0                # scan: time chunks; 0 automatic)";
 
 /// Everything a run needs, from the deck and the command line.
 struct RunConfig {
@@ -79,6 +87,10 @@ struct RunConfig {
   int checkpoint_every = 0;         ///< iterations between checkpoints (0: none)
   double checkpoint_seconds = 0.0;  ///< seconds between checkpoints (0: none)
   std::string checkpoint_signal = "USR1";
+  // gradients ([adjoint])
+  bool adjoint = false;
+  kelk::AdjointOptions adjoint_options;
+  std::string adjoint_target, adjoint_cotangents, adjoint_dataset;
 };
 
 /// Set by the checkpoint signal's handler; every rank checks it after each iteration.
@@ -190,7 +202,9 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
   if (!deck.is_table())
     throw std::invalid_argument("the input deck '" + cfg.deck + "' is not a TOML table");
   const std::set<std::string> top = {"model", "input", "output", "solver", "parallel",
-                                     "checkpoint"};
+                                     "checkpoint", "adjoint"};
+  const std::set<std::string> adjoint = {"target", "cotangents", "dataset", "method", "blocks",
+                                         "chunks"};
   const std::set<std::string> checkpoint = {"file", "every", "seconds", "signal"};
   const std::set<std::string> solver = {
       "method",     "precision",     "atol",           "rtol",       "max_iter",
@@ -268,6 +282,24 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
     if (auto v = get(c, "seconds", real)) cfg.checkpoint_seconds = *v;
     if (auto v = get(c, "signal", text)) cfg.checkpoint_signal = *v;
   }
+  if (deck.contains("adjoint")) {
+    const auto& a = deck.at("adjoint");
+    if (!a.is_table())
+      throw std::invalid_argument("[adjoint] in '" + cfg.deck + "' must be a table (e.g. " +
+                                  "[adjoint] then target = \"obs.h5\" on the next line)");
+    check_keys(a, adjoint, "adjoint.");
+    cfg.adjoint = true;
+    if (auto v = get(a, "target", text)) cfg.adjoint_target = resolve(base, *v);
+    if (auto v = get(a, "cotangents", text)) cfg.adjoint_cotangents = resolve(base, *v);
+    if (cfg.adjoint_target.empty() == cfg.adjoint_cotangents.empty())
+      throw std::invalid_argument("[adjoint] in '" + cfg.deck + "' needs exactly one of " +
+                                  "'target' (a misfit against observations) and 'cotangents'");
+    cfg.adjoint_dataset = get(a, "dataset", text).value_or(
+        cfg.adjoint_target.empty() ? "cotangents" : "targets");
+    if (auto v = get(a, "method", text)) cfg.adjoint_options.method = kelk::parse_adjoint_method(*v);
+    if (auto v = get(a, "blocks", integer)) cfg.adjoint_options.blocks = to_int("blocks", *v);
+    if (auto v = get(a, "chunks", integer)) cfg.adjoint_options.chunks = to_int("chunks", *v);
+  }
   if (deck.contains("parallel")) {
     const auto& p = deck.at("parallel");
     if (!p.is_table())
@@ -340,6 +372,114 @@ int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
   history.clear();
   for (std::size_t i = 0; i < it.size(); ++i) history.push_back({int(it[i]), update[i], residual[i]});
   return int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
+}
+
+/// The gradients of an [adjoint] run, this rank's blocks, and how they go into the output file.
+template <class Scalar>
+struct Gradients {
+  kelk::Gradients<Scalar> views;
+  std::vector<kelk::ParameterBlock> layout;
+  std::size_t B = 0, T = 0, D = 0, Din = 0;
+
+  std::uint64_t bytes() const {
+    std::uint64_t n = B * D + B * T * (Din + D);
+    for (const auto& p : layout) n += p.size();
+    return n * sizeof(Scalar);
+  }
+  /// gradients/s0 (B, D), gradients/inputs (B, T, Din), gradients/adjoint (B, T, D) and
+  /// gradients/parameters/<dataset name> (its shape; a scalar as (1,)). Collective.
+  void write(kelk::hdf5::File& file, const kelk::Partition& part) const {
+    const auto h = [](const auto& v) {
+      return Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+    };
+    const std::size_t b0 = part.batch_begin, t0 = part.time_begin;
+    const std::size_t lB = part.local_batch(), lT = part.local_length();
+    const auto ds0 = h(views.s0);
+    file.create_dataset<Scalar>("gradients/s0", {B, D});
+    file.write_slab<Scalar>("gradients/s0", {b0, 0}, {part.time_rank == 0 ? lB : 0, D},
+                            ds0.data());
+    const auto du = h(views.inputs);
+    file.create_dataset<Scalar>("gradients/inputs", {B, T, Din});
+    file.write_slab<Scalar>("gradients/inputs", {b0, t0, 0}, {lB, lT, Din}, du.data());
+    const auto l = h(views.adjoint);
+    file.create_dataset<Scalar>("gradients/adjoint", {B, T, D});
+    file.write_slab<Scalar>("gradients/adjoint", {b0, t0, 0}, {lB, lT, D}, l.data());
+    const auto theta = h(views.parameters);
+    std::size_t at = 0;
+    for (const auto& p : layout) {
+      const std::vector<Scalar> values(theta.data() + at, theta.data() + at + p.size());
+      file.write<Scalar>("gradients/parameters/" + p.name,
+                         p.shape.empty() ? kelk::hdf5::Shape{1} : kelk::hdf5::Shape(p.shape),
+                         values);
+      at += p.size();
+    }
+  }
+};
+
+/// [adjoint]: the cotangents (read, or those of the misfit against the targets), then
+/// solve_adjoint over the ranks; adds its attributes to `attributes`. Collective.
+template <class Scalar, class Map>
+Gradients<Scalar> adjoint_of(const RunConfig& cfg, MPI_Comm comm,
+                             const kelk::DistributedSolver& solver, const Map& map, const kelk::io::InputBlock<Scalar>& block,
+                             const kelk::SequenceView<Scalar>& states,
+                             kelk::io::Attributes& attributes) {
+  const kelk::Partition& part = solver.partition();
+  const int D = map.state_dim(), Din = map.input_dim();
+  const int lB = part.local_batch(), lT = part.local_length();
+  const std::string& file = cfg.adjoint_target.empty() ? cfg.adjoint_cotangents : cfg.adjoint_target;
+  kelk::SequenceView<Scalar> g;
+  kelk::impl::collective_check(comm, [&] {
+    g = kelk::io::read_sequence_block<Scalar>(file, comm, part, cfg.adjoint_dataset, D);
+    if (kelk::impl::count_non_finite(Kokkos::DefaultExecutionSpace(), g) > 0)
+      throw std::invalid_argument("dataset '" + cfg.adjoint_dataset + "' of '" + file +
+                                  "' contains NaN or Inf");
+  });
+  std::string what = "dataset '" + cfg.adjoint_dataset + "' of '" + file + "'";
+  double loss = 0;
+  if (!cfg.adjoint_target.empty()) {  // g = s - y, L = 1/2 sum |s - y|^2
+    const auto s = states;
+    Kokkos::parallel_reduce(
+        "kelk::run::misfit",
+        Kokkos::RangePolicy<Kokkos::IndexType<std::int64_t>>(0, std::int64_t(g.span())),
+        KOKKOS_LAMBDA(std::int64_t i, double& sum) {
+          const Scalar r = s.data()[i] - g.data()[i];
+          g.data()[i] = r;
+          sum += 0.5 * double(r) * double(r);
+        },
+        loss);
+    MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, comm);
+    what = "misfit 1/2 sum |s_t - y_t|^2 against " + what;
+  }
+  Gradients<Scalar> out;
+  out.layout = kelk::parameter_layout(map);
+  out.B = std::size_t(part.batch), out.T = std::size_t(part.length);
+  out.D = std::size_t(D), out.Din = std::size_t(Din);
+  kelk::impl::collective_check(comm, [&] {
+    out.views = {kelk::BatchView<Scalar>("kelk::run::gradient_s0", lB, D),
+                 kelk::SequenceView<Scalar>("kelk::run::gradient_inputs", lB, lT, Din),
+                 Kokkos::View<Scalar*>("kelk::run::gradient_parameters", kelk::parameter_count(map)),
+                 kelk::SequenceView<Scalar>("kelk::run::adjoint", lB, lT, D)};
+  });
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  Kokkos::Timer timer;
+  const auto r = solver.solve_adjoint(map, block.s0, block.inputs, states, g, out.views,
+                                      cfg.adjoint_options);
+  const double wall = timer.seconds();
+  using I = std::int64_t;
+  attributes.insert(attributes.end(), {{"adjoint_method", kelk::to_string(r.method)},
+                                       {"adjoint_cotangents", what},
+                                       {"adjoint_sweeps", I(r.sweeps)},
+                                       {"adjoint_steps_swept", I(r.steps_swept)},
+                                       {"adjoint_wall_time_seconds", wall}});
+  if (!cfg.adjoint_target.empty()) attributes.push_back({"adjoint_loss", loss});
+  if (rank == 0) {
+    std::printf("adjoint (%s): %d sweep(s), %.3f s%s", kelk::to_string(r.method).c_str(),
+                r.sweeps, wall, r.finite ? "" : ", NOT finite");
+    if (!cfg.adjoint_target.empty()) std::printf(", misfit %.6e", loss);
+    std::printf("\n");
+  }
+  return out;
 }
 
 /// The run, in precision Scalar, for the model in cfg.model.
@@ -477,14 +617,27 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     if (!cfg.restart.empty())
       attributes.insert(attributes.end(), {{"restarted_from", cfg.restart},
                                            {"restart_iteration", I(offset)}});
-    kelk::impl::collective_check(
-        comm, [&] { kelk::io::write_output(cfg.output, comm, part, states, result, attributes); });
+    std::function<void(kelk::hdf5::File&)> gradients_writer;
+    std::uint64_t gradient_bytes = 0;
+    std::optional<Gradients<Scalar>> gradients;
+    if (cfg.adjoint && !result.converged && talk)
+      std::printf("the solve did not converge: no gradients computed\n");
+    if (cfg.adjoint && result.converged) {
+      gradients = adjoint_of(cfg, comm, *solver, map, *block, states, attributes);
+      gradient_bytes = gradients->bytes();
+      gradients_writer = [&](kelk::hdf5::File& file) { gradients->write(file, part); };
+    }
+    kelk::impl::collective_check(comm, [&] {
+      kelk::io::write_output(cfg.output, comm, part, states, result, attributes,
+                             gradients_writer, gradient_bytes);
+    });
     if (talk) {
       std::printf("%s after %d iterations (%s): max |update| %.3e, residual %.3e, %.3f s\n",
                   result.converged ? "converged" : "NOT converged", result.iterations,
                   kelk::to_string(result.reason).c_str(), result.final_update,
                   result.final_residual, wall);
-      std::printf("states written to %s\n", cfg.output.c_str());
+      std::printf("states%s written to %s\n", gradients ? " and gradients" : "",
+                  cfg.output.c_str());
     }
     return result.converged || cfg.iterations ? 0 : 2;
   });

@@ -530,10 +530,11 @@ void write_atomically(const std::string& path, MPI_Comm comm, std::uint64_t byte
 template <class Scalar>
 void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
                   const SequenceView<Scalar>& states, const SolveResult& result,
-                  const Attributes& attributes) {
+                  const Attributes& attributes, const std::function<void(hdf5::File&)>& extra,
+                  std::uint64_t extra_bytes) {
   const std::size_t D = states.extent(2);
-  const std::uint64_t bytes = std::uint64_t(part.batch) * std::uint64_t(part.length) * D *
-                              sizeof(Scalar);
+  const std::uint64_t bytes =
+      std::uint64_t(part.batch) * std::uint64_t(part.length) * D * sizeof(Scalar) + extra_bytes;
   auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), states);
   write_atomically(path, comm, bytes, [&](hdf5::File& file) {
     file.create_dataset<Scalar>("states", {std::size_t(part.batch), std::size_t(part.length), D});
@@ -562,23 +563,29 @@ void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
     }
     for (const auto& [name, value] : attributes)
       std::visit([&, &name = name](const auto& v) { file.write_attribute(name, v); }, value);
+    if (extra) extra(file);
   });
 }
 
 template <class Scalar>
-SequenceView<Scalar> read_states_block(const std::string& path, MPI_Comm comm,
-                                       const Partition& part) {
+SequenceView<Scalar> read_sequence_block(const std::string& path, MPI_Comm comm,
+                                         const Partition& part, const std::string& dataset,
+                                         int width) {
   const auto file = hdf5::File::open_read(path, comm);
-  const auto shape = file.shape("states");
+  if (!file.exists(dataset))
+    throw hdf5::Error("kelk: '" + path + "' has no dataset '" + dataset + "'");
+  const auto shape = file.shape(dataset);
   if (shape.size() != 3 || shape[0] != std::size_t(part.batch) ||
-      shape[1] != std::size_t(part.length))
-    throw hdf5::Error("kelk: 'states' in '" + path + "' has shape " + hdf5::format_shape(shape) +
-                      "; expected (" + std::to_string(part.batch) + ", " +
-                      std::to_string(part.length) + ", D)");
+      shape[1] != std::size_t(part.length) || (width >= 0 && shape[2] != std::size_t(width)))
+    throw hdf5::Error("kelk: '" + dataset + "' in '" + path + "' has shape " +
+                      hdf5::format_shape(shape) + "; expected (" + std::to_string(part.batch) +
+                      ", " + std::to_string(part.length) + ", " +
+                      (width >= 0 ? std::to_string(width) : std::string("D")) + ")");
   const auto values = file.read_slab<Scalar>(
-      "states", {std::size_t(part.batch_begin), std::size_t(part.time_begin), 0},
+      dataset, {std::size_t(part.batch_begin), std::size_t(part.time_begin), 0},
       {std::size_t(part.local_batch()), std::size_t(part.local_length()), shape[2]});
-  SequenceView<Scalar> out("kelk::io::states", part.local_batch(), part.local_length(), shape[2]);
+  SequenceView<Scalar> out("kelk::io::" + dataset, part.local_batch(), part.local_length(),
+                           shape[2]);
   auto h = Kokkos::create_mirror_view(out);
   std::copy(values.begin(), values.end(), h.data());
   Kokkos::deep_copy(out, h);
@@ -609,8 +616,10 @@ void check_writable(const std::string& path, MPI_Comm comm) {
   template ArGru<S> read_argru<S>(const hdf5::File&);                                           \
   template InputBlock<S> read_input_block<S>(const hdf5::File&, const Partition&);              \
   template void write_output<S>(const std::string&, MPI_Comm, const Partition&,                 \
-                                const SequenceView<S>&, const SolveResult&, const Attributes&); \
-  template SequenceView<S> read_states_block<S>(const std::string&, MPI_Comm, const Partition&);
+                                const SequenceView<S>&, const SolveResult&, const Attributes&,  \
+                                const std::function<void(hdf5::File&)>&, std::uint64_t);        \
+  template SequenceView<S> read_sequence_block<S>(const std::string&, MPI_Comm, const Partition&, \
+                                                  const std::string&, int);
 KELK_IO_INSTANTIATE(float)
 KELK_IO_INSTANTIATE(double)
 #undef KELK_IO_INSTANTIATE

@@ -106,16 +106,28 @@ void write_atomically(const std::string& path, MPI_Comm comm, std::uint64_t byte
 
 /// Writes an output file with write_atomically: "states" (B, T, D) from every rank's block,
 /// the per-iteration "history/{iteration,max_update,max_residual}", and `attributes` on the
-/// root.
+/// root; then `extra` (if given) writes more into the same file, `extra_bytes` of it.
 template <class Scalar>
 void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
                   const SequenceView<Scalar>& states, const SolveResult& result,
-                  const Attributes& attributes);
+                  const Attributes& attributes,
+                  const std::function<void(hdf5::File&)>& extra = nullptr,
+                  std::uint64_t extra_bytes = 0);
+
+/// This rank's block of the (B, T, n) dataset `dataset` of a file, n = `width` (or any, for
+/// width < 0), with the partition's B and T. Collective. Throws hdf5::Error naming the file and
+/// dataset when it is missing or mis-shaped.
+template <class Scalar>
+SequenceView<Scalar> read_sequence_block(const std::string& path, MPI_Comm comm,
+                                         const Partition& part, const std::string& dataset,
+                                         int width = -1);
 
 /// This rank's block of the "states" dataset of an output file. Collective.
 template <class Scalar>
 SequenceView<Scalar> read_states_block(const std::string& path, MPI_Comm comm,
-                                       const Partition& part);
+                                       const Partition& part) {
+  return read_sequence_block<Scalar>(path, comm, part, "states");
+}
 
 /// Checks, collectively and before any work is done, that `path` can be written: its folder
 /// exists and accepts files. Throws std::invalid_argument on every rank otherwise.
