@@ -49,7 +49,8 @@ namespace kelk {
 /// pick out the diagonal without a column's derivative); `vjp` builds lambda^T [df/ds, df/du] by
 /// columns too, ceil((D + Din) / Width) Fad steps (ceil(D / Width) when du is nullptr). Each
 /// also runs the plain step once, so that the f it returns is bitwise the step's f. A
-/// closed-form Jacobian is typically several times cheaper; AutoDiff is for getting a new
+/// closed-form Jacobian is cheaper (about 10x per call for the GRU at D = 16, host, fp64:
+/// kelk-autodiff-example); AutoDiff is for getting a new
 /// recurrence right first (and a reference to test a hand-written Jacobian against).
 ///
 /// Parameters: AutoDiff's own vjp differentiates with respect to the state and the input only
