@@ -47,11 +47,10 @@ namespace kelk {
 /// when the loops vectorise): `jacobian` runs the Fad step ceil(D / Width) times, one chunk of
 /// Width columns of the Jacobian each; `jacobian_diagonal` costs the same (forward mode cannot
 /// pick out the diagonal without a column's derivative); `vjp` builds lambda^T [df/ds, df/du] by
-/// columns too, ceil((D + Din) / Width) Fad steps (ceil(D / Width) when du is nullptr). Each
-/// also runs the plain step once, so that the f it returns is bitwise the step's f. A
-/// closed-form Jacobian is cheaper (about 10x per call for the GRU at D = 16, host, fp64:
-/// kelk-autodiff-example); AutoDiff is for getting a new
-/// recurrence right first (and a reference to test a hand-written Jacobian against).
+/// columns too, ceil((D + Din) / Width) Fad steps (ceil(D / Width) when du is nullptr). The
+/// Jacobian functions also run the plain step once, so that the f they return is bitwise the
+/// step's f. A closed-form Jacobian is cheaper (about 10x per call for the GRU at D = 16, host,
+/// fp64: kelk-autodiff-example); AutoDiff is for getting a new recurrence right first (and a reference to test a hand-written Jacobian against).
 ///
 /// Parameters: AutoDiff's own vjp differentiates with respect to the state and the input only
 /// and leaves dtheta untouched (it has no parameter_layout(), so kelk::solve_adjoint sees no
