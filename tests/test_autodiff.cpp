@@ -5,6 +5,7 @@
 // central finite differences.
 #include "test_common.hpp"
 
+#include <kelk/kelk_adjoint.hpp>
 #include <kelk/kelk_autodiff.hpp>
 
 #include "examples/lstm.hpp"
@@ -355,4 +356,38 @@ TEST_CASE("the LSTM example's AD Jacobian matches central finite differences", "
   for (int i = 0; i < H; ++i)
     for (int j = 0; j < H; ++j)
       if (i != j) CHECK(got.jac[(H + i) * D + H + j] == 0.0);
+}
+
+TEST_CASE("solve_adjoint through an AD map equals the built-in GRU's gradients", "[autodiff][adjoint]") {
+  const int D = 6, Din = 3, B = 2, T = 50;
+  const auto gru = kelk::make_random_gru<double>(D, Din, 0.5, 51);
+  const kelk::AutoDiff<GruTwin<double>> admap(GruTwin<double>{gru});
+  const auto p = kelk_test::random_problem<double>(B, T, D, Din, 52);
+  const auto states = kelk_test::plain_loop(gru, p.s0, p.inputs);
+  kelk::SequenceView<double> cotangents("test::cotangents", B, T, D);
+  {
+    auto h = Kokkos::create_mirror_view(cotangents);
+    std::mt19937_64 rng(54);
+    std::normal_distribution<double> normal;
+    for (std::size_t i = 0; i < h.span(); ++i) h.data()[i] = normal(rng);
+    Kokkos::deep_copy(cotangents, h);
+  }
+  for (const auto method : {kelk::AdjointMethod::sequential, kelk::AdjointMethod::scan,
+                            kelk::AdjointMethod::block_sweeps}) {
+    kelk::AdjointOptions opt;
+    opt.method = method;
+    kelk::Gradients<double> want{kelk::BatchView<double>("want::s0", B, D),
+                                 kelk::SequenceView<double>("want::u", B, T, Din), {}, {}};
+    kelk::Gradients<double> got{kelk::BatchView<double>("got::s0", B, D),
+                                kelk::SequenceView<double>("got::u", B, T, Din), {}, {}};
+    kelk::solve_adjoint(gru, p.s0, p.inputs, states, cotangents, want, opt);
+    kelk::solve_adjoint(admap, p.s0, p.inputs, states, cotangents, got, opt);
+    CAPTURE(kelk::to_string(method));
+    const double scale_u = std::max(1.0, kelk_test::max_abs(want.inputs));
+    CHECK(kelk_test::max_abs_diff(got.inputs, want.inputs) <= 1e-12 * scale_u);
+    const auto hw = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), want.s0);
+    const auto hg = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), got.s0);
+    for (int b = 0; b < B; ++b)
+      for (int i = 0; i < D; ++i) CHECK(std::abs(hg(b, i) - hw(b, i)) <= 1e-12 * scale_u);
+  }
 }
