@@ -30,6 +30,7 @@ packages=(
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   python3-numpy python3-h5py python3-matplotlib
+  liblbfgs-dev  # L-BFGS for the 4D-Var example (apps/kelk_4dvar.cpp)
   # SLURM and MUNGE (what Debian's slurm-wlm metapackage pulls in) for the one-node cluster
   # test of scripts/slurm/ (ctest -L slurm), which runs its own private daemons. Installing
   # them starts no SLURM daemon: their units and init scripts need /etc/slurm/slurm.conf,
