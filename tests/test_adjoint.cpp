@@ -300,3 +300,48 @@ TEST_CASE("adjoint: autoregressive GRU gradients match finite differences", "[ad
   check_methods(c);
 }
 #endif
+
+namespace {
+/// The map's bulk_vjp over all steps (one tile) against the sum of its per-step vjp: du and
+/// the parameter gradient to round-off.
+template <class Map>
+void check_bulk_vjp(const Map& map, int T, std::uint64_t seed) {
+  using Rows = kelk::BulkRows<double, Kokkos::DefaultExecutionSpace::memory_space>;
+  using CRows = kelk::BulkRows<const double, Kokkos::DefaultExecutionSpace::memory_space>;
+  const int D = map.state_dim(), Din = map.input_dim();
+  const std::size_t n_theta = kelk::parameter_count(map);
+  auto p = kelk_test::random_problem<double>(1, T, D, Din, seed);
+  const auto prev = kelk_test::plain_loop(map, p.s0, p.inputs);      // any states will do
+  kelk::SequenceView<double> lambda("lambda", 1, T, D);
+  Kokkos::deep_copy(lambda, prev);  // any cotangents will do
+  Kokkos::View<double**, Kokkos::LayoutRight> f("f", T, D), scratch("scratch", T, std::max(1, map.bulk_scratch_size())),
+      du("du", T, Din);
+  Kokkos::View<double*> theta("theta", n_theta), theta_ref("theta_ref", n_theta);
+  Kokkos::View<double**, Kokkos::LayoutRight> du_ref("du_ref", T, Din);
+  map.bulk_vjp(Kokkos::DefaultExecutionSpace(), CRows(prev.data(), T, D),
+               CRows(p.inputs.data(), T, Din), CRows(lambda.data(), T, D), Rows(f.data(), T, D),
+               Rows(scratch.data(), T, scratch.extent(1)), Rows(du.data(), T, Din), theta.data());
+  Kokkos::View<double*> work("work", map.vjp_scratch_size() + D);
+  Kokkos::parallel_for(
+      "test::per_step_vjp", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
+        for (int t = 0; t < T; ++t) {
+          double* ds = work.data() + map.vjp_scratch_size();
+          for (int d = 0; d < D; ++d) ds[d] = 0;
+          map.vjp(&prev(0, t, 0), &p.inputs(0, t, 0), &lambda(0, t, 0), ds, &du_ref(t, 0),
+                  theta_ref.data(), work.data());
+        }
+      });
+  Kokkos::fence();
+  const auto flat = [](const auto& v) {
+    const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+    return std::vector<double>(h.data(), h.data() + h.span());
+  };
+  CHECK(relative(flat(du), flat(du_ref)) <= 1e-13);
+  CHECK(relative(flat(theta), flat(theta_ref)) <= 1e-13);
+}
+}  // namespace
+
+TEST_CASE("adjoint: the bulk vjp of Elman and GRU equals their per-step vjp", "[adjoint]") {
+  check_bulk_vjp(kelk::make_random_elman<double>(7, 3, 0.9, 71), 300, 72);
+  check_bulk_vjp(kelk::make_random_gru<double>(6, 4, 0.8, 73), 300, 74);
+}

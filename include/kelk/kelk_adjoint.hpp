@@ -279,6 +279,57 @@ class AdjointSweeps {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> scratch_;
 };
 
+/// dL/ds_0 (on a block that does not start the sequences: dL/d(the state entering it)) = the
+/// vjp of every sequence's local step 0.
+template <class ExecutionSpace, class StepMap>
+void initial_state_gradient(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                            const SequenceView<typename StepMap::value_type,
+                                               typename ExecutionSpace::memory_space>& lambda,
+                            const BatchView<typename StepMap::value_type,
+                                            typename ExecutionSpace::memory_space>& ds0) {
+  using Scalar = typename StepMap::value_type;
+  const int D = p.D;
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ExecutionSpace::memory_space> scratch(
+      Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::adjoint::s0_scratch"), p.B,
+      std::max(1, p.map.vjp_scratch_size()));
+  Kokkos::parallel_for(
+      "kelk::adjoint::initial_state_gradient", Kokkos::RangePolicy<ExecutionSpace>(space, 0, p.B),
+      KOKKOS_LAMBDA(int b) {
+        Scalar* ds = &ds0(b, 0);
+        for (int d = 0; d < D; ++d) ds[d] = Scalar(0);
+        p.map.vjp(previous_state(p, b, 0), input_at(p, b, 0), &lambda(b, 0, 0), ds, nullptr,
+                  nullptr, &scratch(b, 0));
+      });
+}
+
+/// The gradient pass of a map with bulk_vjp: tile by tile (the bulk linearisation's tiles),
+/// the tile's dL/du rows and its share of dL/dtheta by the map's matrix-matrix products.
+template <class ExecutionSpace, class StepMap, class Topology>
+void bulk_gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                        const SequenceView<typename StepMap::value_type,
+                                           typename ExecutionSpace::memory_space>& lambda,
+                        const Gradients<typename StepMap::value_type,
+                                        typename ExecutionSpace::memory_space>& out,
+                        Topology& topology) {
+  using Scalar = typename StepMap::value_type;
+  using memory_space = typename ExecutionSpace::memory_space;
+  using Rows = BulkRows<Scalar, memory_space>;
+  const bool want_u = out.inputs.extent(0) > 0 && p.Din > 0;
+  Scalar* theta = out.parameters.extent(0) > 0 ? out.parameters.data() : nullptr;
+  std::optional<BulkWorkspace<ExecutionSpace, StepMap>> ws;
+  topology.agree([&] { ws.emplace(space, p.map, p.steps()); });
+  if (theta != nullptr) Kokkos::deep_copy(space, out.parameters, Scalar(0));
+  for (std::int64_t begin = 0; begin < p.steps(); begin += ws->rows()) {
+    const auto tile = stage_bulk_tile(space, p, *ws, begin);
+    const BulkRows<const Scalar, memory_space> l(lambda.data() + begin * p.D, tile.n, p.D);
+    const Rows du = want_u ? Rows(out.inputs.data() + begin * p.Din, tile.n, p.Din) : Rows();
+    p.map.bulk_vjp(space, tile.previous, tile.inputs, l, Rows(ws->f.data(), tile.n, p.D),
+                   Rows(ws->scratch.data(), tile.n, ws->scratch.extent(1)), du, theta);
+  }
+  if (out.s0.extent(0) > 0) initial_state_gradient(space, p, lambda, out.s0);
+  if (theta != nullptr) topology.sum_over_ranks(space, out.parameters);
+}
+
 /// The gradients from the adjoint states: per step one vjp with lambda_t, giving dL/du_t,
 /// the step's share of dL/dtheta and, at t = 0, dL/ds_0 (on a block that does not start the
 /// sequences: dL/d(the state entering the block)). The parameter shares of `chunks` runs of
@@ -292,6 +343,10 @@ void gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, St
                    Topology& topology) {
   using Scalar = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
+  if constexpr (provides_bulk_vjp_v<StepMap, ExecutionSpace>) {
+    bulk_gradient_pass(space, p, lambda, out, topology);
+    return;
+  }
   const int D = p.D, Din = p.Din, T = p.T;
   const std::int64_t steps = p.steps();
   const std::int64_t n_theta = std::int64_t(out.parameters.extent(0));

@@ -100,6 +100,32 @@ KOKKOS_FORCEINLINE_FUNCTION void add_outer(const T* KOKKOS_RESTRICT x, const T* 
   }
 }
 
+/// M (m x k, row-major at `at`) += a^T b for rows a (n x m) and b (n x k): a parameter block's
+/// share of a tile of steps, one gemm (nothing when a dimension is 0).
+template <class ExecutionSpace, class Rows, class ConstRows>
+void add_transposed_product(const ExecutionSpace& space, const Rows& a, const ConstRows& b,
+                            typename Rows::non_const_value_type* at) {
+  using Scalar = typename Rows::non_const_value_type;
+  if (a.extent(0) == 0 || a.extent(1) == 0 || b.extent(1) == 0) return;
+  const Rows m(at, a.extent(1), b.extent(1));
+  blas_gemm(space, "T", "N", Scalar(1), a, b, Scalar(1), m);
+}
+
+/// v (m) += the column sums of the rows a (n x m) (a bias's share of a tile of steps).
+template <class ExecutionSpace, class Rows>
+void add_column_sums(const ExecutionSpace& space, const Rows& a,
+                     typename Rows::non_const_value_type* v) {
+  using Scalar = typename Rows::non_const_value_type;
+  const std::int64_t n = std::int64_t(a.extent(0));
+  Kokkos::parallel_for(
+      "kelk::bulk_vjp::column_sums",
+      Kokkos::RangePolicy<ExecutionSpace>(space, 0, int(a.extent(1))), KOKKOS_LAMBDA(int j) {
+        Scalar sum = Scalar(0);
+        for (std::int64_t r = 0; r < n; ++r) sum += a(r, j);
+        v[j] += sum;
+      });
+}
+
 /// One row of the GRU's bulk evaluation, in place: the pre-activations pre_r, pre_z (input and
 /// recurrent parts summed), in_n = W_in u and g = W_hn h become the gates r, z, n and
 /// g + b_hn; f = (1 - z) n + z h. (A function with restrict pointers so that the loop
@@ -261,6 +287,32 @@ struct Elman {
             }
           }
         });
+  }
+
+  /// Bulk vector-Jacobian product (kelk_step_map.hpp) of the gradient pass: f of all rows by
+  /// bulk(), a = lambda (1 - f^2) in place of f, then du = a U and the weights' shares
+  /// a^T prev, a^T u by gemms.
+  template <class ExecutionSpace>
+  void bulk_vjp(const ExecutionSpace& space, const BulkRows<const Scalar, MemorySpace>& prev,
+                const BulkRows<const Scalar, MemorySpace>& u,
+                const BulkRows<const Scalar, MemorySpace>& lambda,
+                const BulkRows<Scalar, MemorySpace>& f, const BulkRows<Scalar, MemorySpace>& scratch,
+                const BulkRows<Scalar, MemorySpace>& du, Scalar* dtheta) const {
+    const std::int64_t n = std::int64_t(f.extent(0));
+    const int D = state_dim(), Din = input_dim();
+    bulk(space, prev, u, f, scratch, BulkOutput::value, nullptr);
+    Kokkos::parallel_for(
+        "kelk::Elman::bulk_vjp",
+        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
+        KOKKOS_LAMBDA(std::int64_t r) {
+          for (int i = 0; i < D; ++i) f(r, i) = lambda(r, i) * (Scalar(1) - f(r, i) * f(r, i));
+        });
+    const impl::ProjectionBatch<ExecutionSpace> batch(space);
+    if (Din > 0 && du.size() > 0) impl::blas_gemm(space, "N", "N", Scalar(1), f, U, Scalar(0), du);
+    if (dtheta == nullptr) return;
+    impl::add_transposed_product(space, f, prev, dtheta);
+    impl::add_transposed_product(space, f, u, dtheta + D * D);
+    impl::add_column_sums(space, f, dtheta + D * D + D * Din);
   }
 
  private:
@@ -454,6 +506,58 @@ struct Gru {
             }
           }
         });
+  }
+
+  /// Bulk vector-Jacobian product (kelk_step_map.hpp) of the gradient pass: the gates of all
+  /// rows by bulk(), their pre-activation cotangents dr, dz, dg, dn in place (as vjp() forms
+  /// them), then du = dr W_ir + dz W_iz + dn W_in and the weights' shares (dr^T u, ...,
+  /// dg^T prev) by gemms, the biases' by column sums.
+  template <class ExecutionSpace>
+  void bulk_vjp(const ExecutionSpace& space, const BulkRows<const Scalar, MemorySpace>& prev,
+                const BulkRows<const Scalar, MemorySpace>& u,
+                const BulkRows<const Scalar, MemorySpace>& lambda,
+                const BulkRows<Scalar, MemorySpace>& f, const BulkRows<Scalar, MemorySpace>& scratch,
+                const BulkRows<Scalar, MemorySpace>& du, Scalar* dtheta) const {
+    using Rows = BulkRows<Scalar, MemorySpace>;
+    const std::int64_t n = std::int64_t(f.extent(0)), D = state_dim(), Din = input_dim();
+    bulk(space, prev, u, f, scratch, BulkOutput::value, nullptr);
+    // the scratch blocks now hold the gates r, z, n and g = W_hn h + b_hn
+    const Rows r(scratch.data(), n, D), z(scratch.data() + n * D, n, D),
+        nb(scratch.data() + 2 * n * D, n, D), g(scratch.data() + 3 * n * D, n, D);
+    Kokkos::parallel_for(
+        "kelk::Gru::bulk_vjp",
+        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
+        KOKKOS_LAMBDA(std::int64_t row) {
+          for (int i = 0; i < D; ++i) {
+            const Scalar l = lambda(row, i), ri = r(row, i), zi = z(row, i), gi = g(row, i),
+                         ni = nb(row, i);
+            const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
+            z(row, i) = l * (prev(row, i) - ni) * zi * (Scalar(1) - zi);
+            r(row, i) = dn * gi * ri * (Scalar(1) - ri);
+            g(row, i) = dn * ri;
+            nb(row, i) = dn;
+          }
+        });
+    const impl::ProjectionBatch<ExecutionSpace> batch(space);
+    if (Din > 0 && du.size() > 0) {
+      impl::blas_gemm(space, "N", "N", Scalar(1), r, W_ir, Scalar(0), du);
+      impl::blas_gemm(space, "N", "N", Scalar(1), z, W_iz, Scalar(1), du);
+      impl::blas_gemm(space, "N", "N", Scalar(1), nb, W_in, Scalar(1), du);
+    }
+    if (dtheta == nullptr) return;
+    const std::int64_t DI = D * Din, DD = D * D;
+    impl::add_transposed_product(space, r, u, dtheta);
+    impl::add_transposed_product(space, z, u, dtheta + DI);
+    impl::add_transposed_product(space, nb, u, dtheta + 2 * DI);
+    Scalar* h = dtheta + 3 * DI;
+    impl::add_transposed_product(space, r, prev, h);
+    impl::add_transposed_product(space, z, prev, h + DD);
+    impl::add_transposed_product(space, g, prev, h + 2 * DD);
+    Scalar* b = h + 3 * DD;
+    impl::add_column_sums(space, r, b);
+    impl::add_column_sums(space, z, b + D);
+    impl::add_column_sums(space, nb, b + 2 * D);
+    impl::add_column_sums(space, g, b + 3 * D);
   }
 
  private:

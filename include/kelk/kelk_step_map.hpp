@@ -104,6 +104,22 @@ namespace kelk {
 ///
 /// The built-in maps name their parameter blocks after the datasets of their model files
 /// (docs/FILES.md). A map without parameter_layout() has no parameters (dtheta is never used).
+///
+/// A map with `bulk` may also evaluate the vector-Jacobian products of a whole tile of steps
+/// (solve_adjoint's gradient pass then uses it instead of vjp per step): row r is one step,
+/// du(r, :) is overwritten with lambda(r, :)^T df/du (du is empty when no input gradient is
+/// wanted), dtheta accumulates the parameter gradient of all rows (nullptr: skip it); f and
+/// scratch are bulk()'s buffers. It must agree with vjp() to round-off.
+///
+/// \code
+///   template <class ExecutionSpace>
+///   void bulk_vjp(const ExecutionSpace& space, const BulkRows<const value_type, MemorySpace>& prev,
+///                 const BulkRows<const value_type, MemorySpace>& u,
+///                 const BulkRows<const value_type, MemorySpace>& lambda,
+///                 const BulkRows<value_type, MemorySpace>& f,
+///                 const BulkRows<value_type, MemorySpace>& scratch,
+///                 const BulkRows<value_type, MemorySpace>& du, value_type* dtheta) const;
+/// \endcode
 
 /// One named block of a map's parameters: `shape` row-major, flattened into the parameter
 /// gradient at the block's offset (the sum of the sizes of the blocks before it).
@@ -272,6 +288,30 @@ std::size_t parameter_count(const M& map) {
 /// (the optional `projection_dim`, `recurrent_weights`, `input_weights`, `finish_step`).
 template <class M, class MemorySpace>
 inline constexpr bool provides_projected_form_v = impl::has_projected_form<M, MemorySpace>::value;
+
+namespace impl {
+template <class M, class ExecutionSpace, class = void>
+struct has_bulk_vjp : std::false_type {};
+template <class M, class ExecutionSpace>
+struct has_bulk_vjp<
+    M, ExecutionSpace,
+    std::void_t<decltype(std::declval<const M&>().bulk_vjp(
+        std::declval<const ExecutionSpace&>(),
+        std::declval<const BulkRows<const typename M::value_type,
+                                    typename ExecutionSpace::memory_space>&>(),
+        std::declval<const BulkRows<const typename M::value_type,
+                                    typename ExecutionSpace::memory_space>&>(),
+        std::declval<const BulkRows<const typename M::value_type,
+                                    typename ExecutionSpace::memory_space>&>(),
+        std::declval<const BulkRows<typename M::value_type, typename ExecutionSpace::memory_space>&>(),
+        std::declval<const BulkRows<typename M::value_type, typename ExecutionSpace::memory_space>&>(),
+        std::declval<const BulkRows<typename M::value_type, typename ExecutionSpace::memory_space>&>(),
+        std::declval<typename M::value_type*>()))>> : has_bulk<M, ExecutionSpace> {};
+}  // namespace impl
+
+/// True when M evaluates the vector-Jacobian products of many steps at once (`bulk_vjp`).
+template <class M, class ExecutionSpace>
+inline constexpr bool provides_bulk_vjp_v = impl::has_bulk_vjp<M, ExecutionSpace>::value;
 
 /// True when M evaluates many steps at once on ExecutionSpace (the optional `bulk`).
 template <class M, class ExecutionSpace>
