@@ -56,7 +56,7 @@ struct GruTemplate {
   int scratch_size() const { return 0; }
   template <class T>
   KOKKOS_FUNCTION void step(const T* h, const T* u, T* f, T*) const {
-    const int D = m.state_dim(), Din = m.input_dim();
+    const int D = int(m.W_hr.extent(0)), Din = int(m.W_ir.extent(1));  // device-callable
     for (int i = 0; i < D; ++i) {
       T r = T(m.b_ir(i)), z = T(m.b_iz(i)), n = T(m.b_in(i)), g = T(m.b_hn(i));
       for (int j = 0; j < Din; ++j) {

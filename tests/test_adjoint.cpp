@@ -321,11 +321,12 @@ void check_bulk_vjp(const Map& map, int T, std::uint64_t seed) {
   map.bulk_vjp(Kokkos::DefaultExecutionSpace(), CRows(prev.data(), T, D),
                CRows(p.inputs.data(), T, Din), CRows(lambda.data(), T, D), Rows(f.data(), T, D),
                Rows(scratch.data(), T, scratch.extent(1)), Rows(du.data(), T, Din), theta.data());
-  Kokkos::View<double*> work("work", map.vjp_scratch_size() + D);
+  const int vjp_scratch = map.vjp_scratch_size();
+  Kokkos::View<double*> work("work", vjp_scratch + D);
   Kokkos::parallel_for(
       "test::per_step_vjp", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
         for (int t = 0; t < T; ++t) {
-          double* ds = work.data() + map.vjp_scratch_size();
+          double* ds = work.data() + vjp_scratch;
           for (int d = 0; d < D; ++d) ds[d] = 0;
           map.vjp(&prev(0, t, 0), &p.inputs(0, t, 0), &lambda(0, t, 0), ds, &du_ref(t, 0),
                   theta_ref.data(), work.data());

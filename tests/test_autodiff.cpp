@@ -43,7 +43,7 @@ struct ElmanTwin {
   int scratch_size() const { return 0; }
   template <class T>
   KOKKOS_FUNCTION void step(const T* s, const T* u, T* f, T*) const {
-    const int D = m.state_dim(), Din = m.input_dim();
+    const int D = int(m.W.extent(0)), Din = int(m.U.extent(1));  // device-callable
     for (int i = 0; i < D; ++i) {
       T a = T(m.c(i));
       for (int j = 0; j < Din; ++j) a += m.U(i, j) * u[j];
@@ -63,7 +63,7 @@ struct GruTwin {
   int scratch_size() const { return 0; }
   template <class T>
   KOKKOS_FUNCTION void step(const T* h, const T* u, T* f, T*) const {
-    const int D = m.state_dim(), Din = m.input_dim();
+    const int D = int(m.W_hr.extent(0)), Din = int(m.W_ir.extent(1));  // device-callable
     for (int i = 0; i < D; ++i) {
       T r = T(m.b_ir(i)), z = T(m.b_iz(i)), n = T(m.b_in(i)), g = T(m.b_hn(i));
       for (int j = 0; j < Din; ++j) {

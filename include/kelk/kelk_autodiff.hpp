@@ -141,15 +141,18 @@ struct AutoDiff {
   Map map;  ///< the wrapped map
 
   AutoDiff() = default;
-  explicit AutoDiff(const Map& m) : map(m) {}
+  /// Reads the map's dimensions on the host (the contract's dimension functions are host
+  /// functions; the kernels use the copies).
+  explicit AutoDiff(const Map& m)
+      : map(m), D_(m.state_dim()), Din_(m.input_dim()), S_(m.scratch_size()) {}
 
-  int state_dim() const { return map.state_dim(); }
-  int input_dim() const { return map.input_dim(); }
+  int state_dim() const { return D_; }
+  int input_dim() const { return Din_; }
 
   /// value_type scalars: the Fad copies of s, u and f and the map's scratch in Fad scalars,
   /// plus room to align them (the plain step's scratch reuses the same space).
   int scratch_size() const {
-    const int fads = 2 * map.state_dim() + map.input_dim() + map.scratch_size();
+    const int fads = 2 * D_ + Din_ + S_;
     return fad_pad + fads * fad_words;
   }
 
@@ -161,7 +164,7 @@ struct AutoDiff {
   /// f and jac[i * D + j] = df_i/ds_j: ceil(D / Width) Fad steps, one chunk of columns each.
   KOKKOS_FUNCTION void jacobian(const value_type* s, const value_type* u, value_type* f,
                                 value_type* jac, value_type* scratch) const {
-    const int D = map.state_dim();
+    const int D = D_;
     map.step(s, u, f, scratch);
     for (int c0 = 0; c0 < D; c0 += Width) {
       const Fads x = seeded(s, u, c0, scratch);
@@ -173,7 +176,7 @@ struct AutoDiff {
   /// f and diag[i] = df_i/ds_i: as many Fad steps as the Jacobian (forward mode).
   KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* u, value_type* f,
                                          value_type* diag, value_type* scratch) const {
-    const int D = map.state_dim();
+    const int D = D_;
     map.step(s, u, f, scratch);
     for (int c0 = 0; c0 < D; c0 += Width) {
       const Fads x = seeded(s, u, c0, scratch);
@@ -196,8 +199,8 @@ struct AutoDiff {
     if constexpr (provides_vjp_v<Map>) {
       map.vjp(s, u, lambda, ds, du, dtheta, scratch);
     } else {
-      const int D = map.state_dim();
-      const int columns = D + (du != nullptr ? map.input_dim() : 0);
+      const int D = D_;
+      const int columns = D + (du != nullptr ? Din_ : 0);
       for (int c0 = 0; c0 < columns; c0 += Width) {
         const Fads x = seeded(s, u, c0, scratch);
         for (int k = 0; k < Width && c0 + k < columns; ++k) {
@@ -222,6 +225,8 @@ struct AutoDiff {
   }
 
  private:
+  int D_ = 0, Din_ = 0, S_ = 0;  ///< the map's state_dim(), input_dim(), scratch_size()
+
   /// Fad scalars per Fad object, and the padding that aligns the first one.
   static constexpr int fad_words =
       int((sizeof(fad_type) + sizeof(value_type) - 1) / sizeof(value_type));
@@ -237,7 +242,7 @@ struct AutoDiff {
   /// the stacked inputs (s, u) seeded (derivative k of column c0 + k is 1), and runs the step.
   KOKKOS_FUNCTION Fads seeded(const value_type* s, const value_type* u, int c0,
                               value_type* scratch) const {
-    const int D = map.state_dim(), Din = map.input_dim(), S = map.scratch_size();
+    const int D = D_, Din = Din_, S = S_;
     auto address = reinterpret_cast<std::uintptr_t>(scratch);
     address = (address + alignof(fad_type) - 1) / alignof(fad_type) * alignof(fad_type);
     fad_type* base = reinterpret_cast<fad_type*>(address);

@@ -12,12 +12,10 @@
 
 namespace {
 
+/// The entries of a View in its own memory order (comparisons are between Views of one type).
 template <class View>
 std::vector<double> flat(const View& v) {
-  using Packed = Kokkos::View<typename View::non_const_data_type, Kokkos::LayoutRight,
-                              Kokkos::HostSpace>;
-  Packed h("flat", v.layout());
-  Kokkos::deep_copy(h, v);
+  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
   return std::vector<double>(h.data(), h.data() + h.span());
 }
 
