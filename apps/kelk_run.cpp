@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -41,7 +42,8 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   output = "states.h5"      # output file: states (B, T, D), history, run attributes
 
   [solver]                  # every key optional
-  method = "deer"           # sequential, jacobi, deer, quasi_deer, elk, quasi_elk, block_jacobi
+  method = "deer"           # sequential, jacobi, deer, quasi_deer, elk, quasi_elk, block_jacobi,
+                            # auto (chosen from the predictability probe and the ranks x threads)
   precision = "fp64"        # fp64 or fp32
   atol = 1e-7               # default 1e-7 (fp64), 1e-4 (fp32)
   rtol = 0.0
@@ -53,7 +55,7 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   keep_best = true
   chunks = 0                # time chunks per rank's scans; 0 automatic
   blocks = 0                # block_jacobi: time blocks per rank and sequence; 0 automatic
-  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2)
+  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2); "auto": an adaptive trust region
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
 
   [parallel]
@@ -87,6 +89,8 @@ struct RunConfig {
   int checkpoint_every = 0;         ///< iterations between checkpoints (0: none)
   double checkpoint_seconds = 0.0;  ///< seconds between checkpoints (0: none)
   std::string checkpoint_signal = "USR1";
+  bool probe = false;        ///< --probe
+  bool method_auto = false;  ///< method = "auto"
   // gradients ([adjoint])
   bool adjoint = false;
   kelk::AdjointOptions adjoint_options;
@@ -256,7 +260,10 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
                                   "[solver] then method = \"deer\" on the next line)");
     check_keys(s, solver, "solver.");
     auto& o = cfg.options;
-    if (auto v = get(s, "method", text)) o.method = kelk::parse_method(*v);
+    if (auto v = get(s, "method", text)) {
+      cfg.method_auto = *v == "auto";
+      if (!cfg.method_auto) o.method = kelk::parse_method(*v);
+    }
     if (auto v = get(s, "precision", text)) cfg.precision = *v;
     if (auto v = get(s, "atol", real)) o.atol = *v;
     if (auto v = get(s, "rtol", real)) o.rtol = *v;
@@ -268,7 +275,15 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
     if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
     if (auto v = get(s, "chunks", integer)) o.chunks = to_int("chunks", *v);
     if (auto v = get(s, "blocks", integer)) o.blocks = to_int("blocks", *v);
-    if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
+    if (s.contains("sigma2") && s.at("sigma2").is_string()) {
+      const auto v = toml::get<std::string>(s.at("sigma2"));
+      if (v != "auto")
+        throw std::invalid_argument("option 'sigma2' in the input deck '" + cfg.deck +
+                                    "' must be a number or \"auto\", got \"" + v + "\"");
+      o.sigma2_auto = true;
+    } else if (auto v = get(s, "sigma2", real)) {
+      o.sigma2 = *v;
+    }
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
   if (deck.contains("checkpoint")) {
@@ -332,6 +347,7 @@ Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
                         " chunks=" + std::to_string(o.chunks);
   if (o.method == kelk::Method::elk || o.method == kelk::Method::quasi_elk)
     options += " sigma2=" + kelk::impl::number(o.sigma2 ? *o.sigma2 : kelk::default_sigma2(o.method)) +
+               (o.sigma2_auto ? " sigma2_auto=1" : "") +
                " smoother=" + std::to_string(int(o.kalman_smoother));
   if (o.method == kelk::Method::block_jacobi)
     options += " blocks=" + std::to_string(o.blocks) +
@@ -529,6 +545,49 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
       states = kelk::SequenceView<Scalar>("kelk::run::states", part.local_batch(),
                                           part.local_length(), shape.D);
     });
+    // the predictability probe (rank 0's sequences, from their start) and method = "auto"
+    kelk::io::Attributes probe_attributes;
+    if (cfg.probe || cfg.method_auto) {
+      double values[5] = {0, 0, 0, 0, 0};  // exponent, min, max, steps, merge length
+      std::string verdict;
+      kelk::impl::collective_check(comm, [&] {
+        if (rank != 0) return;
+        const auto p = kelk::probe(map, kelk::BatchView<const Scalar>(block->s0),
+                                   kelk::SequenceView<const Scalar>(block->inputs));
+        values[0] = p.exponent, values[1] = p.exponent_min, values[2] = p.exponent_max;
+        values[3] = p.steps, values[4] = p.merge_length;
+        verdict = p.verdict;
+      });
+      MPI_Bcast(values, 5, MPI_DOUBLE, 0, comm);
+      broadcast(comm, verdict);
+      kelk::ProbeResult p;
+      p.exponent = values[0], p.exponent_min = values[1], p.exponent_max = values[2];
+      p.steps = int(values[3]), p.merge_length = values[4], p.verdict = verdict;
+      if (talk)
+        std::printf("probe: largest Lyapunov exponent %.4g per step (sequences %.4g .. %.4g, "
+                    "%d steps each), merge length %.4g steps\n  %s\n",
+                    p.exponent, p.exponent_min, p.exponent_max, p.steps, p.merge_length,
+                    verdict.c_str());
+      probe_attributes = {{"probe_exponent", p.exponent},
+                          {"probe_exponent_min", p.exponent_min},
+                          {"probe_exponent_max", p.exponent_max},
+                          {"probe_steps", std::int64_t(p.steps)},
+                          {"probe_merge_length", p.merge_length},
+                          {"probe_verdict", verdict}};
+      if (cfg.method_auto) {
+        kelk::Resources resources;
+        resources.time_ranks = part.time_ranks;
+        resources.threads = Kokkos::DefaultExecutionSpace().concurrency();
+        resources.device = !Kokkos::SpaceAccessibility<
+            Kokkos::HostSpace, Kokkos::DefaultExecutionSpace::memory_space>::accessible;
+        const auto choice = kelk::choose_method(p, shape.T, resources);
+        options.method = choice.method;
+        probe_attributes.push_back({"method_auto", choice.reason});
+        if (talk)
+          std::printf("auto: %s, as %s\n", kelk::to_string(choice.method).c_str(),
+                      choice.reason.c_str());
+      }
+    }
     // checkpoint and restart (every rank takes the same decisions)
     Fingerprint fingerprint;
     if (!cfg.checkpoint.empty() || !cfg.restart.empty())
@@ -614,6 +673,7 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                                          {"time_ranks", I(part.time_ranks)},
                                          {"threads_per_rank", I(threads)},
                                          {"wall_time_seconds", wall}});
+    attributes.insert(attributes.end(), probe_attributes.begin(), probe_attributes.end());
     if (!cfg.restart.empty())
       attributes.insert(attributes.end(), {{"restarted_from", cfg.restart},
                                            {"restart_iteration", I(offset)}});
@@ -700,7 +760,8 @@ int main(int argc, char* argv[]) {
   }
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
-  std::optional<double> atol, sigma2;
+  std::optional<double> atol;
+  std::optional<std::string> sigma2;
   std::optional<int> max_iter, iterations, chunks, blocks, batch_ranks;
   bool smoother = false;
   CLI::App app{
@@ -714,7 +775,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--input", cfg.input, "input file (overrides the deck)");
   app.add_option("--output,-o", cfg.output, "output file (overrides the deck)");
   app.add_option("--method,-m", method,
-                 "sequential, jacobi, deer, quasi_deer, elk, quasi_elk or block_jacobi");
+                 "sequential, jacobi, deer, quasi_deer, elk, quasi_elk, block_jacobi or auto "
+                 "(chosen from the predictability probe and the ranks x threads)");
   app.add_option("--precision", cfg.precision, "fp64 or fp32");
   app.add_option("--atol", atol, "absolute tolerance");
   app.add_option("--rtol", cfg.options.rtol, "relative tolerance");
@@ -723,13 +785,26 @@ int main(int argc, char* argv[]) {
                  "run exactly this many iterations and exit 0 whether converged or not");
   app.add_option("--initial-guess", initial_guess, "zeros or repeat_s0");
   app.add_option("--non-finite", non_finite, "clip_and_zero, reset_to_guess or none");
-  app.add_option("--sigma2", sigma2, "elk/quasi_elk trust-region parameter");
+  app.add_option("--sigma2", sigma2,
+                 "elk/quasi_elk trust-region parameter: a number, or auto (adapted every "
+                 "iteration, starting from the default)")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "auto") return "";
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        return end != v.c_str() && *end == '\0' && x > 0 && std::isfinite(x)
+                   ? ""
+                   : "must be a positive number or auto";
+      });
   app.add_flag("--smoother", smoother, "elk/quasi_elk: add the RTS smoother");
   app.add_option("--chunks", chunks, "time chunks of each rank's scans (0: automatic)");
   app.add_option("--blocks", blocks,
                  "block_jacobi: time blocks per rank and sequence (0: automatic)");
   app.add_option("--batch-ranks", batch_ranks, "ranks split over the batch");
   app.add_flag("--quiet,-q", cfg.quiet, "no per-iteration lines");
+  app.add_flag("--probe", cfg.probe,
+               "estimate the largest Lyapunov exponent along a prefix of the trajectory first, "
+               "print whether parallel evaluation pays, and record it in the output file");
   std::optional<int> checkpoint_every;
   std::optional<double> checkpoint_seconds;
   std::string checkpoint_signal;
@@ -775,7 +850,10 @@ int main(int argc, char* argv[]) {
       const bool rtol_from_cli = app.count("--rtol") > 0;
       const double rtol = cfg.options.rtol;
       read_deck(cfg, deck_text);
-      if (!method.empty()) cfg.options.method = kelk::parse_method(method);
+      if (!method.empty()) {
+        cfg.method_auto = method == "auto";
+        if (!cfg.method_auto) cfg.options.method = kelk::parse_method(method);
+      }
       if (atol) cfg.options.atol = *atol;
       if (rtol_from_cli) cfg.options.rtol = rtol;
       if (max_iter) cfg.options.max_iter = *max_iter;
@@ -783,7 +861,10 @@ int main(int argc, char* argv[]) {
       if (!initial_guess.empty())
         cfg.options.initial_guess = kelk::parse_initial_guess(initial_guess);
       if (!non_finite.empty()) cfg.options.non_finite = kelk::parse_non_finite_policy(non_finite);
-      if (sigma2) cfg.options.sigma2 = *sigma2;
+      if (sigma2) {
+        cfg.options.sigma2_auto = *sigma2 == "auto";
+        if (!cfg.options.sigma2_auto) cfg.options.sigma2 = std::strtod(sigma2->c_str(), nullptr);
+      }
       if (smoother) cfg.options.kalman_smoother = true;
       if (chunks) cfg.options.chunks = *chunks;
       if (blocks) cfg.options.blocks = *blocks;

@@ -10,6 +10,7 @@
 #include <kelk/kelk_maps.hpp>
 #include <kelk/kelk_math.hpp>
 #include <kelk/kelk_options.hpp>
+#include <kelk/kelk_probe.hpp>
 #include <kelk/kelk_scan.hpp>
 #include <kelk/kelk_solve.hpp>
 #include <kelk/kelk_step_map.hpp>

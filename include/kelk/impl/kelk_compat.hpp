@@ -61,6 +61,23 @@ template <class T>
 KOKKOS_INLINE_FUNCTION T abs(T x) {
   return x < T(0) ? -x : x;
 }
+/// sqrt and log in kernels: Kokkos::Experimental's in Kokkos 3, Kokkos' own in 4.
+template <class T>
+KOKKOS_INLINE_FUNCTION T sqrt(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::sqrt(x);
+#else
+  return Kokkos::Experimental::sqrt(x);
+#endif
+}
+template <class T>
+KOKKOS_INLINE_FUNCTION T log(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::log(x);
+#else
+  return Kokkos::Experimental::log(x);
+#endif
+}
 /// True for finite values; false for NaN and +-Inf (x - x is NaN exactly then).
 template <class T>
 KOKKOS_INLINE_FUNCTION bool is_finite(T x) {

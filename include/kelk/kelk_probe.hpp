@@ -1,0 +1,225 @@
+// The predictability probe (ALGORITHMS.md section 13): an estimate of the largest Lyapunov
+// exponent of the recurrence along its trajectory, from a prefix of every sequence, and the
+// choice of method it implies (method = "auto").
+#pragma once
+
+#include <kelk/impl/kelk_kernels.hpp>
+#include <kelk/kelk_options.hpp>
+#include <kelk/kelk_solve.hpp>
+#include <kelk/kelk_step_map.hpp>
+#include <kelk/kelk_views.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace kelk {
+
+struct ProbeOptions {
+  /// Steps of each sequence's prefix to measure; 0: min(T, max(1000, T / 100)).
+  int steps = 0;
+  /// Steps first discarded (the tangent aligning with the leading direction); -1: steps / 10.
+  int discard = -1;
+  /// The perturbation the merge length is measured down to (block_jacobi's tolerance).
+  double tolerance = 1e-7;
+};
+
+struct ProbeResult {
+  /// The largest Lyapunov exponent per step, mean over the sequences: perturbations grow (> 0)
+  /// or shrink (< 0) by about e^exponent per step. -inf when the tangent vanished.
+  double exponent = 0.0;
+  double exponent_min = 0.0, exponent_max = 0.0;  ///< over the sequences
+  int steps = 0;                                  ///< steps measured per sequence
+  /// Steps for a perturbation of size 1 to shrink to `tolerance`, -ln(tolerance) / -exponent
+  /// (block_jacobi's merge length); +inf when the exponent is >= 0.
+  double merge_length = std::numeric_limits<double>::infinity();
+  /// exponent < 0 and merge_length < T: parallel evaluation can pay.
+  bool predictable = false;
+  std::string verdict;  ///< in plain words
+};
+
+/// Estimates the largest Lyapunov exponent of `map` along the trajectory from s0 with `inputs`:
+/// per sequence, a tangent vector v is carried along the first `steps` steps by one finite-
+/// difference Jacobian-vector product per step (f(s + eps v) - f(s)) / eps and renormalised;
+/// the exponent is the mean log of the growth factors after the first `discard` steps (the
+/// one-column QR method). Costs 2 steps per measured step: about 2 (steps / T) of a
+/// sequential evaluation. Runs on `space`, one thread per sequence.
+template <class ExecutionSpace, class StepMap>
+ProbeResult probe(
+    const ExecutionSpace& space, const StepMap& map,
+    const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>& s0,
+    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+        inputs,
+    const ProbeOptions& options = {}) {
+  check_step_map<StepMap>();
+  using Scalar = typename StepMap::value_type;
+  using memory_space = typename ExecutionSpace::memory_space;
+  const int B = int(s0.extent(0)), T = int(inputs.extent(1)), D = map.state_dim(),
+            Din = map.input_dim();
+  const auto fail = [](const std::string& what) {
+    throw std::invalid_argument("kelk::probe: " + what);
+  };
+  if (B < 1 || T < 1) fail("need at least one sequence of one step");
+  if (int(s0.extent(1)) != D || int(inputs.extent(0)) != B || int(inputs.extent(2)) != Din)
+    fail("s0 (B, D) and inputs (B, T, Din) do not match the map");
+  if (options.steps < 0) fail("steps must be >= 0 (0: automatic)");
+  if (!(options.tolerance > 0 && options.tolerance < 1)) fail("tolerance must be in (0, 1)");
+  const int n = std::min(T, options.steps > 0 ? options.steps : std::max(1000, T / 100));
+  const int discard = options.discard >= 0 ? std::min(options.discard, n - 1) : n / 10;
+  const int S = std::max(1, map.scratch_size());
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> work(
+      Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::work"), B,
+      S + 5 * D);
+  Kokkos::View<double*, memory_space> exponents(
+      Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::exponents"), B);
+  const Scalar root_eps = std::sqrt(std::numeric_limits<Scalar>::epsilon());
+  Kokkos::parallel_for(
+      "kelk::probe", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B), KOKKOS_LAMBDA(int b) {
+        Scalar* scratch = &work(b, 0);
+        Scalar* s = scratch + S;  // the state, the tangent, the nudged state, f, f nudged
+        Scalar* v = s + D;
+        Scalar* sp = v + D;
+        Scalar* f = sp + D;
+        Scalar* fp = f + D;
+        for (int d = 0; d < D; ++d) {
+          s[d] = s0(b, d);
+          v[d] = Scalar(1) / impl::sqrt(Scalar(D));
+        }
+        double sum = 0;
+        bool vanished = false;
+        for (int t = 0; t < n && !vanished; ++t) {
+          const Scalar* u = inputs.data() + (std::int64_t(b) * T + t) * Din;
+          Scalar scale = Scalar(1);
+          for (int d = 0; d < D; ++d) scale = impl::abs(s[d]) > scale ? impl::abs(s[d]) : scale;
+          const Scalar eps = root_eps * scale;
+          for (int d = 0; d < D; ++d) sp[d] = s[d] + eps * v[d];
+          map.step(s, u, f, scratch);
+          map.step(sp, u, fp, scratch);
+          double norm2 = 0;
+          for (int d = 0; d < D; ++d) {
+            const double w = (double(fp[d]) - double(f[d])) / double(eps);
+            norm2 += w * w;
+          }
+          const double norm = impl::sqrt(norm2);
+          if (!(norm > 0) || !impl::is_finite(norm)) {
+            vanished = !(norm > 0);
+            if (!vanished) sum = impl::infinity<double>();
+            break;
+          }
+          if (t >= discard) sum += impl::log(norm);
+          for (int d = 0; d < D; ++d) {
+            v[d] = Scalar((double(fp[d]) - double(f[d])) / double(eps) / norm);
+            s[d] = f[d];
+          }
+        }
+        exponents(b) = vanished ? -impl::infinity<double>()
+                                : sum / double(n - discard);
+      });
+  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), exponents);
+  ProbeResult r;
+  r.steps = n;
+  r.exponent_min = r.exponent_max = h(0);
+  double mean = 0;
+  for (int b = 0; b < B; ++b) {
+    mean += h(b) / B;
+    r.exponent_min = std::min(r.exponent_min, h(b));
+    r.exponent_max = std::max(r.exponent_max, h(b));
+  }
+  r.exponent = mean;
+  if (r.exponent < 0) r.merge_length = -std::log(options.tolerance) / -r.exponent;
+  r.predictable = r.exponent < 0 && r.merge_length < T;
+  char text[256];
+  if (!std::isfinite(r.exponent) && r.exponent > 0)
+    std::snprintf(text, sizeof text, "unbounded: the trajectory overflows; evaluate sequentially");
+  else if (r.exponent >= 0)
+    std::snprintf(text, sizeof text,
+                  "chaotic: evaluate sequentially (perturbations grow by e^%.3g per step)",
+                  r.exponent);
+  else if (!r.predictable)
+    std::snprintf(text, sizeof text,
+                  "weakly predictable: perturbations shrink by e^%.3g per step, but merge only "
+                  "after ~%.3g steps, beyond T = %d; evaluate sequentially",
+                  r.exponent, r.merge_length, T);
+  else
+    std::snprintf(text, sizeof text,
+                  "predictable: parallel evaluation pays (perturbations shrink by e^%.3g per "
+                  "step; block_jacobi's blocks merge after ~%.3g steps)",
+                  r.exponent, r.merge_length);
+  r.verdict = text;
+  return r;
+}
+
+/// probe() on the default execution space.
+template <class StepMap>
+ProbeResult probe(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
+                  const SequenceView<const typename StepMap::value_type>& inputs,
+                  const ProbeOptions& options = {}) {
+  return probe(Kokkos::DefaultExecutionSpace(), map, s0, inputs, options);
+}
+
+/// What a solve can run on: ranks along time x threads per rank, and whether the execution
+/// space is a device (GPU).
+struct Resources {
+  int time_ranks = 1;
+  int threads = 1;
+  bool device = false;
+};
+
+/// method = "auto": the method chosen and why, in plain words.
+struct MethodChoice {
+  Method method = Method::sequential;
+  std::string reason;
+};
+
+/// The rule of method = "auto" (ALGORITHMS.md section 13), for sequences of T steps:
+///   - chaotic or weakly predictable (exponent >= 0, or merge length >= T / 2): sequential;
+///     every parallel method needs about T sequential steps of work there;
+///   - a single worker (one rank, one thread, no device): sequential, nothing to share;
+///   - a device: quasi_deer, whose diagonal scans keep ~1e5 threads busy;
+///   - else block_jacobi, whose blocks of T / (ranks x threads) steps cost about one
+///     sequential sweep plus a merge length each when the merge length is shorter than them;
+///     when it is longer, quasi_deer.
+inline MethodChoice choose_method(const ProbeResult& p, int T, const Resources& r) {
+  char text[320];
+  const long workers = long(std::max(1, r.time_ranks)) * std::max(1, r.threads);
+  if (!(p.exponent < 0) || !(p.merge_length < 0.5 * T)) {
+    std::snprintf(text, sizeof text,
+                  "largest Lyapunov exponent %.3g per step%s: a parallel method would need "
+                  "about T = %d sequential steps of work",
+                  p.exponent, p.exponent < 0 ? " but merge length beyond T / 2" : "", T);
+    return {Method::sequential, text};
+  }
+  if (workers == 1 && !r.device) {
+    std::snprintf(text, sizeof text,
+                  "predictable (exponent %.3g) but one rank with one thread: nothing to "
+                  "parallelise",
+                  p.exponent);
+    return {Method::sequential, text};
+  }
+  if (r.device) {
+    std::snprintf(text, sizeof text,
+                  "predictable (exponent %.3g, merge length ~%.3g steps) on a device: the "
+                  "diagonal scans of quasi_deer fill it",
+                  p.exponent, p.merge_length);
+    return {Method::quasi_deer, text};
+  }
+  const double block = double(T) / double(workers);
+  if (p.merge_length < block) {
+    std::snprintf(text, sizeof text,
+                  "predictable (exponent %.3g): blocks of ~%.0f steps on %ld workers merge "
+                  "after ~%.3g steps",
+                  p.exponent, block, workers, p.merge_length);
+    return {Method::block_jacobi, text};
+  }
+  std::snprintf(text, sizeof text,
+                "predictable (exponent %.3g) but the merge length ~%.3g exceeds blocks of ~%.0f "
+                "steps on %ld workers: quasi_deer",
+                p.exponent, p.merge_length, block, workers);
+  return {Method::quasi_deer, text};
+}
+
+}  // namespace kelk
