@@ -55,7 +55,7 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   keep_best = true
   chunks = 0                # time chunks per rank's scans; 0 automatic
   blocks = 0                # block_jacobi: time blocks per rank and sequence; 0 automatic
-  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2); "auto": an adaptive trust region
+  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2)
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
 
   [parallel]
@@ -275,15 +275,7 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
     if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
     if (auto v = get(s, "chunks", integer)) o.chunks = to_int("chunks", *v);
     if (auto v = get(s, "blocks", integer)) o.blocks = to_int("blocks", *v);
-    if (s.contains("sigma2") && s.at("sigma2").is_string()) {
-      const auto v = toml::get<std::string>(s.at("sigma2"));
-      if (v != "auto")
-        throw std::invalid_argument("option 'sigma2' in the input deck '" + cfg.deck +
-                                    "' must be a number or \"auto\", got \"" + v + "\"");
-      o.sigma2_auto = true;
-    } else if (auto v = get(s, "sigma2", real)) {
-      o.sigma2 = *v;
-    }
+    if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
   if (deck.contains("checkpoint")) {
@@ -347,7 +339,6 @@ Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
                         " chunks=" + std::to_string(o.chunks);
   if (o.method == kelk::Method::elk || o.method == kelk::Method::quasi_elk)
     options += " sigma2=" + kelk::impl::number(o.sigma2 ? *o.sigma2 : kelk::default_sigma2(o.method)) +
-               (o.sigma2_auto ? " sigma2_auto=1" : "") +
                " smoother=" + std::to_string(int(o.kalman_smoother));
   if (o.method == kelk::Method::block_jacobi)
     options += " blocks=" + std::to_string(o.blocks) +
@@ -760,8 +751,7 @@ int main(int argc, char* argv[]) {
   }
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
-  std::optional<double> atol;
-  std::optional<std::string> sigma2;
+  std::optional<double> atol, sigma2;
   std::optional<int> max_iter, iterations, chunks, blocks, batch_ranks;
   bool smoother = false;
   CLI::App app{
@@ -785,17 +775,7 @@ int main(int argc, char* argv[]) {
                  "run exactly this many iterations and exit 0 whether converged or not");
   app.add_option("--initial-guess", initial_guess, "zeros or repeat_s0");
   app.add_option("--non-finite", non_finite, "clip_and_zero, reset_to_guess or none");
-  app.add_option("--sigma2", sigma2,
-                 "elk/quasi_elk trust-region parameter: a number, or auto (adapted every "
-                 "iteration, starting from the default)")
-      ->check([](const std::string& v) -> std::string {
-        if (v == "auto") return "";
-        char* end = nullptr;
-        const double x = std::strtod(v.c_str(), &end);
-        return end != v.c_str() && *end == '\0' && x > 0 && std::isfinite(x)
-                   ? ""
-                   : "must be a positive number or auto";
-      });
+  app.add_option("--sigma2", sigma2, "elk/quasi_elk trust-region parameter");
   app.add_flag("--smoother", smoother, "elk/quasi_elk: add the RTS smoother");
   app.add_option("--chunks", chunks, "time chunks of each rank's scans (0: automatic)");
   app.add_option("--blocks", blocks,
@@ -861,10 +841,7 @@ int main(int argc, char* argv[]) {
       if (!initial_guess.empty())
         cfg.options.initial_guess = kelk::parse_initial_guess(initial_guess);
       if (!non_finite.empty()) cfg.options.non_finite = kelk::parse_non_finite_policy(non_finite);
-      if (sigma2) {
-        cfg.options.sigma2_auto = *sigma2 == "auto";
-        if (!cfg.options.sigma2_auto) cfg.options.sigma2 = std::strtod(sigma2->c_str(), nullptr);
-      }
+      if (sigma2) cfg.options.sigma2 = *sigma2;
       if (smoother) cfg.options.kalman_smoother = true;
       if (chunks) cfg.options.chunks = *chunks;
       if (blocks) cfg.options.blocks = *blocks;

@@ -366,7 +366,6 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
   if (options.method == Method::elk || options.method == Method::quasi_elk) {
     a.push_back({"sigma2", options.sigma2 ? *options.sigma2 : default_sigma2(options.method)});
     a.push_back({"kalman_smoother", I(options.kalman_smoother)});
-    a.push_back({"sigma2_auto", I(options.sigma2_auto)});
   }
   return a;
 }
@@ -553,16 +552,6 @@ void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
     file.write<std::int64_t>("history/iteration", {n}, it);
     file.write<double>("history/max_update", {n}, upd);
     file.write<double>("history/max_residual", {n}, res);
-    if (n > 0 && result.history.front().sigma2 > 0) {  // sigma2_auto
-      std::vector<double> sigma2(n);
-      std::vector<std::int64_t> accepted(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        sigma2[i] = result.history[i].sigma2;
-        accepted[i] = result.history[i].accepted ? 1 : 0;
-      }
-      file.write<double>("history/sigma2", {n}, sigma2);
-      file.write<std::int64_t>("history/accepted", {n}, accepted);
-    }
     if (result.method == Method::block_jacobi) {
       std::vector<std::int64_t> work(n), span(n);
       for (std::size_t i = 0; i < n; ++i) {

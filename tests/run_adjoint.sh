@@ -127,4 +127,17 @@ expect "unknown adjoint method 'reverse'" method.toml
 deck bad.h5 model.h5 inputs.h5 'target = "obs.h5"' 'step = 3' >key.toml
 expect "unknown option 'adjoint.step'" key.toml
 
+# the predictability probe and method = "auto" (issue 14): Lorenz-96 (F = 8) is chaotic, a
+# contracting GRU over 2 ranks is predictable and gets block_jacobi
+out=$(kelk 2 truth.toml --probe --method auto --output probe.h5 -q 2>&1) || fail "probe run: $out"
+grep -q "chaotic: evaluate sequentially" <<<"$out" && grep -q "auto: sequential" <<<"$out" &&
+  "$python" -c "import h5py,sys; a=h5py.File('probe.h5').attrs; sys.exit(0 if a['probe_exponent'] > 0 and a['method'] == 'sequential' and 'method_auto' in a else 1)" &&
+  echo "ok   Lorenz-96: $(grep -m1 'probe:' <<<"$out")" || fail "Lorenz-96 probe / auto: $out"
+"$gen" --kind gru --dim 8 --input-dim 3 --batch 1 --length 20000 --recurrent-norm 0.5 \
+  --model gru.h5 --inputs gru_in.h5 >/dev/null
+printf 'model = "gru.h5"\ninput = "gru_in.h5"\noutput = "gru_out.h5"\n[solver]\nmethod = "auto"\n' >gru.toml
+out=$(kelk 2 gru.toml -q 2>&1) || fail "GRU auto run: $out"
+grep -q "auto: block_jacobi" <<<"$out" && grep -q "^converged" <<<"$out" &&
+  echo "ok   contracting GRU at 2 ranks: $(grep -m1 'auto:' <<<"$out")" || fail "GRU auto: $out"
+
 if [ "$failures" -eq 0 ]; then echo "PASS"; else echo "$failures failure(s)"; exit 1; fi

@@ -92,11 +92,6 @@ struct SolveOptions {
   /// means bolder steps (infinity is DEER). Unset: the published values for the
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
   std::optional<double> sigma2;
-  /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section
-  /// 5.1): a candidate is accepted only if it is finite and lowers the merit (the sum of
-  /// squared residuals), and sigma^2 grows after an accepted step and shrinks after a rejected
-  /// one; `sigma2` (or the default) is the starting value. false: sigma^2 fixed, as published.
-  bool sigma2_auto = false;
   /// elk, quasi_elk: false takes the Kalman filter means as the next iterate (as published);
   /// true adds the Rauch-Tung-Striebel smoother, which gives the exact Levenberg-Marquardt step.
   bool kalman_smoother = false;
@@ -120,10 +115,6 @@ struct IterationRecord {
   double max_residual = 0.0;
   std::int64_t steps_recomputed = 0;       ///< block_jacobi: steps evaluated (all ranks: work)
   std::int64_t longest_recomputation = 0;  ///< block_jacobi: most steps of one block (span)
-  /// elk, quasi_elk with sigma2_auto: the sigma^2 this iteration's candidate was computed with,
-  /// and whether it was accepted (a rejected candidate leaves the iterate unchanged: update 0)
-  double sigma2 = 0.0;
-  bool accepted = true;
 };
 
 struct SolveResult {

@@ -16,8 +16,6 @@
 
 #include <Kokkos_Core.hpp>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -65,7 +63,6 @@ struct SingleProcess {
   }
   void max(double*, int) const {}
   void sum(std::int64_t*, int) const {}
-  void sum(double*, int) const {}
   bool last_time_block() const { return true; }
   std::pair<std::int64_t, std::int64_t> blocks_along_time(int K) const { return {0, K}; }
   template <class ExecutionSpace, class P>
@@ -153,13 +150,6 @@ class MethodWorkspace {
     }
   }
 
-  /// The trust region of elk and quasi_elk's next steps (sigma2_auto).
-  void set_sigma2(double sigma2) {
-    const Scalar k = kalman_gain(Scalar(sigma2));
-    dense_filter_.k = k;
-    scalar_filter_.k = k;
-  }
-
   template <class Topology>
   Scalar step(const Problem<ExecutionSpace, StepMap>& p, Topology& topology) {
     Scalar residual = 0;
@@ -229,12 +219,6 @@ class MethodWorkspace {
       scalar_smoother_scan_;
 };
 
-/// sigma2_auto's trust-region rule: sigma^2 times this after an accepted step, divided by it
-/// after a rejected one, within [sigma2_smallest, sigma2_largest].
-inline constexpr double sigma2_growth = 10.0;
-inline constexpr double sigma2_smallest = 1e-6;
-inline constexpr double sigma2_largest = 1e12;
-
 /// The iterative methods: each iteration runs the method's step (linearise and solve), then
 /// the safeguarded update, the convergence test and the bookkeeping of ALGORITHMS.md section 7.
 /// Every rank of a distributed solve takes the same decisions, from reduced values.
@@ -285,51 +269,12 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   result.method = options.method;
   double best_residual = std::numeric_limits<double>::infinity();
   int best_iteration = -1;
-  // sigma2_auto (ALGORITHMS.md section 5.1): the trust region and the merit of the iterate
-  const bool adaptive = options.sigma2_auto &&
-                        (options.method == Method::elk || options.method == Method::quasi_elk);
-  double sigma2 = options.sigma2 ? *options.sigma2 : default_sigma2(options.method);
-  double merit_current = std::numeric_limits<double>::quiet_NaN();
-  Problem<ExecutionSpace, StepMap> candidate = p;
-  candidate.states = method.next;
   for (int it = 1; it <= max_iter; ++it) {
     // 1. linearise around iterate it-1 (which yields its residual) and solve
     topology.exchange_boundary(space, p);
-    if (adaptive && it == 1) {
-      double m = merit(space, p, method.bulk(), {}).first;
-      topology.sum(&m, 1);
-      merit_current = m;
-    }
     double res = method.step(p, topology);
     topology.max(&res, 1);
     if (options.record_history && it > 1) result.history.back().max_residual = res;
-    // 1b. sigma2_auto: the candidate is accepted only if finite and of smaller merit (or
-    // within the tolerance of the iterate); a rejected one leaves the iterate as it is
-    if (adaptive) {
-      topology.exchange_boundary(space, candidate);
-      auto [m, change] = merit(space, candidate, method.bulk(), p.states);
-      std::int64_t non_finite = count_non_finite(space, method.next);
-      topology.sum(&m, 1);
-      topology.max(&change, 1);
-      topology.sum(&non_finite, 1);
-      const bool accept =
-          non_finite == 0 && std::isfinite(m) && (change <= atol || m < merit_current);
-      const double tried = sigma2;
-      sigma2 = accept ? std::min(sigma2 * sigma2_growth, sigma2_largest)
-                      : std::max(sigma2 / sigma2_growth, sigma2_smallest);
-      method.set_sigma2(sigma2);
-      if (!accept) {
-        result.iterations = it;
-        result.final_update = 0.0;
-        result.converged = false;
-        result.reason = StopReason::max_iterations;
-        if (options.record_history) result.history.push_back({it, 0.0, 0.0, 0, 0, tried, false});
-        if (options.on_iteration) options.on_iteration({it, 0.0, res});
-        continue;
-      }
-      merit_current = m;
-      if (options.record_history) result.history.push_back({it, 0.0, 0.0, 0, 0, tried, true});
-    }
     update.save_best = options.keep_best && res < best_residual;
     if (update.save_best) {
       best_residual = res;
@@ -347,12 +292,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     topology.sum(counts, 2);
     result.iterations = it;
     result.final_update = measures[0];
-    if (options.record_history) {
-      if (adaptive)
-        result.history.back().max_update = measures[0];
-      else
-        result.history.push_back({it, measures[0], 0.0});
-    }
+    if (options.record_history) result.history.push_back({it, measures[0], 0.0});
     if (options.on_iteration) options.on_iteration({it, measures[0], res});
     if (counts[0] > 0 && options.non_finite == NonFinitePolicy::none) {
       result.reason = StopReason::non_finite;

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <utility>
 
 namespace kelk::impl {
 
@@ -120,68 +119,6 @@ typename StepMap::value_type residual(const ExecutionSpace& space,
   }
 }
 
-/// |s_t - f_t|^2 of one step, in double (a float sum over B T D steps would lose the decrease
-/// that the merit judges).
-template <class P>
-KOKKOS_INLINE_FUNCTION double step_squares(const P& p, int b, int t,
-                                           const typename P::value_type* f) {
-  double sum = 0;
-  for (int d = 0; d < p.D; ++d) {
-    const double r = double(p.states(b, t, d)) - double(f[d]);
-    sum += r * r;
-  }
-  return sum;
-}
-
-/// sum_t |s_t - f(s_{t-1}, u_t)|^2 of p's states (elk's merit, sigma2_auto) and, with `from`
-/// (B, T, D) given, max |s - from|: as residual() does, step by step or tile by tile.
-template <class ExecutionSpace, class StepMap>
-std::pair<double, double> merit(
-    const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
-    const BulkWorkspace<ExecutionSpace, StepMap>& bulk,
-    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& from) {
-  using Scalar = typename StepMap::value_type;
-  const int D = p.D;
-  double sum = 0;
-  if constexpr (provides_bulk_v<StepMap, ExecutionSpace>) {
-    const auto f = bulk.f;
-    for (std::int64_t begin = 0; begin < p.steps(); begin += bulk.rows()) {
-      const auto tile = stage_bulk_tile(space, p, bulk, begin);
-      bulk_tile(space, p, bulk, tile, BulkOutput::value, f.data(), nullptr);
-      sum += tiled_reduce<double, Kokkos::Sum>(
-          "kelk::solve::merit", space, tile.n, 0, KOKKOS_LAMBDA(std::int64_t row, double*) {
-            const std::int64_t i = begin + row;
-            return step_squares(p, int(i / p.T), int(i % p.T), &f(row, 0));
-          });
-    }
-  } else {
-    // f and the map's scratch, map_scratch + D Scalars, inside as many doubles
-    const int map_scratch = p.map.scratch_size();
-    sum = tiled_reduce<double, Kokkos::Sum>(
-        "kelk::solve::merit", space, p.steps(), map_scratch + D,
-        KOKKOS_LAMBDA(std::int64_t i, double* raw) {
-          const int b = int(i / p.T), t = int(i % p.T);
-          Scalar* scratch = reinterpret_cast<Scalar*>(raw);
-          Scalar* f = scratch + map_scratch;
-          p.map.step(previous_state(p, b, t), input_at(p, b, t), f, scratch);
-          return step_squares(p, b, t, f);
-        });
-  }
-  double change = 0;
-  if (from.size() > 0) {
-    const auto s = p.states;
-    Kokkos::parallel_reduce(
-        "kelk::solve::candidate_change",
-        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(
-            space, 0, std::int64_t(s.span())),
-        KOKKOS_LAMBDA(std::int64_t i, double& m) {
-          const double v = double(abs_or_inf(s.data()[i] - from.data()[i]));
-          if (!(v <= m)) m = v;
-        },
-        Kokkos::Max<double>(change));
-  }
-  return {sum, change};
-}
 
 /// Inside a linearisation kernel: f (and per What the diagonal or the Jacobian into `out`) of
 /// step (b, t), unless the map's bulk evaluation has filled them already. (A function rather
