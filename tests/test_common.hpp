@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <vector>
+#include <algorithm>
 
 namespace kelk_test {
 
@@ -103,6 +105,17 @@ double max_abs(const View& a) {
     if (!(std::abs(x) <= m)) m = std::abs(x);
   });
   return m;
+}
+
+/// max |a - b| / max |b| over two equally long vectors (max |a - b| when b is all zero).
+inline double relative(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
 }
 
 }  // namespace kelk_test

@@ -19,16 +19,7 @@ std::vector<double> flat(const View& v) {
   return std::vector<double>(h.data(), h.data() + h.span());
 }
 
-/// max |a - b| / max |b|.
-double relative(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
+using kelk_test::relative;
 
 template <class Map>
 void check_distributed_adjoint(const Map& map, int B, int T, int batch_ranks,
