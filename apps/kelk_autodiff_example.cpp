@@ -11,6 +11,7 @@
 //
 // Prints per problem and method: iterations, wall time (best of 3), time relative to the
 // sequential loop and max |s - s_seq|.
+#include "examples/gru_template.hpp"
 #include "examples/lstm.hpp"
 #include "random_normals.hpp"
 
@@ -48,34 +49,7 @@ struct Damped {
 
 /// The built-in GRU's step as a template over the scalar type, on the built-in map's weights
 /// (the same recurrence; for the cost comparison).
-struct GruTemplate {
-  using value_type = double;
-  kelk::Gru<double> m;
-  int state_dim() const { return m.state_dim(); }
-  int input_dim() const { return m.input_dim(); }
-  int scratch_size() const { return 0; }
-  template <class T>
-  KOKKOS_FUNCTION void step(const T* h, const T* u, T* f, T*) const {
-    const int D = int(m.W_hr.extent(0)), Din = int(m.W_ir.extent(1));  // device-callable
-    for (int i = 0; i < D; ++i) {
-      T r = T(m.b_ir(i)), z = T(m.b_iz(i)), n = T(m.b_in(i)), g = T(m.b_hn(i));
-      for (int j = 0; j < Din; ++j) {
-        r += m.W_ir(i, j) * u[j];
-        z += m.W_iz(i, j) * u[j];
-        n += m.W_in(i, j) * u[j];
-      }
-      for (int j = 0; j < D; ++j) {
-        r += m.W_hr(i, j) * h[j];
-        z += m.W_hz(i, j) * h[j];
-        g += m.W_hn(i, j) * h[j];
-      }
-      r = kelk::ad::sigmoid(r);
-      z = kelk::ad::sigmoid(z);
-      n = kelk::ad::tanh(n + r * g);
-      f[i] = (1.0 - z) * n + z * h[i];
-    }
-  }
-};
+using GruTemplate = kelk_examples::GruTemplate<double>;
 
 struct Problem {
   kelk::BatchView<double> s0;

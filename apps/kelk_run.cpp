@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -383,12 +382,14 @@ int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
 
 /// The gradients of an [adjoint] run, this rank's blocks, and how they go into the output file.
 template <class Scalar>
-struct Gradients {
+struct GradientOutput {
   kelk::Gradients<Scalar> views;
   std::vector<kelk::ParameterBlock> layout;
-  std::size_t B = 0, T = 0, D = 0, Din = 0;
 
-  std::uint64_t bytes() const {
+  /// The bytes they take in the file (all ranks' blocks).
+  std::uint64_t bytes(const kelk::Partition& part) const {
+    const std::uint64_t B = part.batch, T = part.length, D = views.adjoint.extent(2),
+                        Din = views.inputs.extent(2);
     std::uint64_t n = B * D + B * T * (Din + D);
     for (const auto& p : layout) n += p.size();
     return n * sizeof(Scalar);
@@ -396,6 +397,8 @@ struct Gradients {
   /// gradients/s0 (B, D), gradients/inputs (B, T, Din), gradients/adjoint (B, T, D) and
   /// gradients/parameters/<dataset name> (its shape; a scalar as (1,)). Collective.
   void write(kelk::hdf5::File& file, const kelk::Partition& part) const {
+    const std::size_t B = part.batch, T = part.length, D = views.adjoint.extent(2),
+                      Din = views.inputs.extent(2);
     const auto h = [](const auto& v) {
       return Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
     };
@@ -426,7 +429,7 @@ struct Gradients {
 /// [adjoint]: the cotangents (read, or those of the misfit against the targets), then
 /// solve_adjoint over the ranks; adds its attributes to `attributes`. Collective.
 template <class Scalar, class Map>
-Gradients<Scalar> adjoint_of(const RunConfig& cfg, MPI_Comm comm,
+GradientOutput<Scalar> adjoint_of(const RunConfig& cfg, MPI_Comm comm,
                              const kelk::DistributedSolver& solver, const Map& map, const kelk::io::InputBlock<Scalar>& block,
                              const kelk::SequenceView<Scalar>& states,
                              kelk::io::Attributes& attributes) {
@@ -457,10 +460,8 @@ Gradients<Scalar> adjoint_of(const RunConfig& cfg, MPI_Comm comm,
     MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, comm);
     what = "misfit 1/2 sum |s_t - y_t|^2 against " + what;
   }
-  Gradients<Scalar> out;
+  GradientOutput<Scalar> out;
   out.layout = kelk::parameter_layout(map);
-  out.B = std::size_t(part.batch), out.T = std::size_t(part.length);
-  out.D = std::size_t(D), out.Din = std::size_t(Din);
   kelk::impl::collective_check(comm, [&] {
     out.views = {kelk::BatchView<Scalar>("kelk::run::gradient_s0", lB, D),
                  kelk::SequenceView<Scalar>("kelk::run::gradient_inputs", lB, lT, Din),
@@ -670,12 +671,12 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                                            {"restart_iteration", I(offset)}});
     std::function<void(kelk::hdf5::File&)> gradients_writer;
     std::uint64_t gradient_bytes = 0;
-    std::optional<Gradients<Scalar>> gradients;
+    std::optional<GradientOutput<Scalar>> gradients;
     if (cfg.adjoint && !result.converged && talk)
       std::printf("the solve did not converge: no gradients computed\n");
     if (cfg.adjoint && result.converged) {
       gradients = adjoint_of(cfg, comm, *solver, map, *block, states, attributes);
-      gradient_bytes = gradients->bytes();
+      gradient_bytes = gradients->bytes(part);
       gradients_writer = [&](kelk::hdf5::File& file) { gradients->write(file, part); };
     }
     kelk::impl::collective_check(comm, [&] {

@@ -8,6 +8,7 @@
 #include <kelk/kelk_adjoint.hpp>
 #include <kelk/kelk_autodiff.hpp>
 
+#include "examples/gru_template.hpp"
 #include "examples/lstm.hpp"
 
 #include <catch2/catch.hpp>
@@ -53,36 +54,9 @@ struct ElmanTwin {
   }
 };
 
-/// The GRU of kelk::Gru (ALGORITHMS.md section 10).
+/// The GRU of kelk::Gru, from the example (apps/examples/gru_template.hpp).
 template <class Scalar>
-struct GruTwin {
-  using value_type = Scalar;
-  kelk::Gru<Scalar> m;
-  int state_dim() const { return m.state_dim(); }
-  int input_dim() const { return m.input_dim(); }
-  int scratch_size() const { return 0; }
-  template <class T>
-  KOKKOS_FUNCTION void step(const T* h, const T* u, T* f, T*) const {
-    const int D = int(m.W_hr.extent(0)), Din = int(m.W_ir.extent(1));  // device-callable
-    for (int i = 0; i < D; ++i) {
-      T r = T(m.b_ir(i)), z = T(m.b_iz(i)), n = T(m.b_in(i)), g = T(m.b_hn(i));
-      for (int j = 0; j < Din; ++j) {
-        r += m.W_ir(i, j) * u[j];
-        z += m.W_iz(i, j) * u[j];
-        n += m.W_in(i, j) * u[j];
-      }
-      for (int j = 0; j < D; ++j) {
-        r += m.W_hr(i, j) * h[j];
-        z += m.W_hz(i, j) * h[j];
-        g += m.W_hn(i, j) * h[j];
-      }
-      r = ad::sigmoid(r);
-      z = ad::sigmoid(z);
-      n = ad::tanh(n + r * g);
-      f[i] = (Scalar(1) - z) * n + z * h[i];
-    }
-  }
-};
+using GruTwin = kelk_examples::GruTemplate<Scalar>;
 
 /// One RK4 step of Lorenz-96, as kelk::Lorenz96.
 template <class Scalar>

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -330,23 +331,19 @@ void bulk_gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpac
   if (theta != nullptr) topology.sum_over_ranks(space, out.parameters);
 }
 
-/// The gradients from the adjoint states: per step one vjp with lambda_t, giving dL/du_t,
-/// the step's share of dL/dtheta and, at t = 0, dL/ds_0 (on a block that does not start the
-/// sequences: dL/d(the state entering the block)). The parameter shares of `chunks` runs of
-/// steps are summed into one row each, then over the rows and the ranks.
+/// The gradient pass of a map without bulk_vjp: per step one vjp with lambda_t, giving
+/// dL/du_t, the step's share of dL/dtheta and, at t = 0, dL/ds_0 (on a block that does not
+/// start the sequences: dL/d(the state entering the block)). The parameter shares of `chunks`
+/// runs of steps are summed into one row each, then over the rows and the ranks.
 template <class ExecutionSpace, class StepMap, class Topology>
-void gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
-                   const SequenceView<typename StepMap::value_type,
-                                      typename ExecutionSpace::memory_space>& lambda,
-                   const Gradients<typename StepMap::value_type,
-                                   typename ExecutionSpace::memory_space>& out,
-                   Topology& topology) {
+void step_gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                        const SequenceView<typename StepMap::value_type,
+                                           typename ExecutionSpace::memory_space>& lambda,
+                        const Gradients<typename StepMap::value_type,
+                                        typename ExecutionSpace::memory_space>& out,
+                        Topology& topology) {
   using Scalar = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
-  if constexpr (provides_bulk_vjp_v<StepMap, ExecutionSpace>) {
-    bulk_gradient_pass(space, p, lambda, out, topology);
-    return;
-  }
   const int D = p.D, Din = p.Din, T = p.T;
   const std::int64_t steps = p.steps();
   const std::int64_t n_theta = std::int64_t(out.parameters.extent(0));
@@ -404,6 +401,21 @@ void gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, St
   topology.sum_over_ranks(space, theta);
 }
 
+/// The gradients (9b) from the adjoint states: by the map's matrix products where it has
+/// bulk_vjp, else step by step.
+template <class ExecutionSpace, class StepMap, class Topology>
+void gradient_pass(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
+                   const SequenceView<typename StepMap::value_type,
+                                      typename ExecutionSpace::memory_space>& lambda,
+                   const Gradients<typename StepMap::value_type,
+                                   typename ExecutionSpace::memory_space>& out,
+                   Topology& topology) {
+  if constexpr (provides_bulk_vjp_v<StepMap, ExecutionSpace>)
+    bulk_gradient_pass(space, p, lambda, out, topology);
+  else
+    step_gradient_pass(space, p, lambda, out, topology);
+}
+
 /// Host-side checks of solve_adjoint's arguments; throws std::invalid_argument naming the
 /// problem. Returns the forward problem (its states the trajectory, read only).
 template <class ExecutionSpace, class StepMap>
@@ -439,29 +451,22 @@ Problem<ExecutionSpace, StepMap> make_adjoint_problem(
     fail(what);
   }
   Problem<ExecutionSpace, StepMap> p = *checked;
-  const std::string BTD = shape(p.B, p.T, p.D);
-  if (cotangents.extent(0) != std::size_t(p.B) || cotangents.extent(1) != std::size_t(p.T) ||
-      cotangents.extent(2) != std::size_t(p.D))
-    fail("the cotangents have shape " +
-         shape(cotangents.extent(0), cotangents.extent(1), cotangents.extent(2)) + "; need " + BTD +
-         ", the states' shape");
+  // a (B, T, n) View's shape, or an error naming it (`tail` after the needed shape)
+  const auto check_sequence = [&](const auto& v, int n, const std::string& what,
+                                  const std::string& tail) {
+    if (v.extent(0) != std::size_t(p.B) || v.extent(1) != std::size_t(p.T) ||
+        v.extent(2) != std::size_t(n))
+      fail(what + " have shape " + shape(v.extent(0), v.extent(1), v.extent(2)) + "; need " +
+           shape(p.B, p.T, n) + tail);
+  };
+  check_sequence(cotangents, p.D, "the cotangents", ", the states' shape");
   if (out.s0.size() > 0 && (out.s0.extent(0) != std::size_t(p.B) ||
                             out.s0.extent(1) != std::size_t(p.D)))
     fail("the gradient for s0 has shape (" + std::to_string(out.s0.extent(0)) + ", " +
          std::to_string(out.s0.extent(1)) + "); need (B, D) = (" + std::to_string(p.B) + ", " +
          std::to_string(p.D) + ")");
-  if (out.inputs.size() > 0 &&
-      (out.inputs.extent(0) != std::size_t(p.B) || out.inputs.extent(1) != std::size_t(p.T) ||
-       out.inputs.extent(2) != std::size_t(p.Din)))
-    fail("the gradient for the inputs has shape " +
-         shape(out.inputs.extent(0), out.inputs.extent(1), out.inputs.extent(2)) + "; need " +
-         shape(p.B, p.T, p.Din));
-  if (out.adjoint.size() > 0 &&
-      (out.adjoint.extent(0) != std::size_t(p.B) || out.adjoint.extent(1) != std::size_t(p.T) ||
-       out.adjoint.extent(2) != std::size_t(p.D)))
-    fail("the adjoint states have shape " +
-         shape(out.adjoint.extent(0), out.adjoint.extent(1), out.adjoint.extent(2)) + "; need " +
-         BTD);
+  if (out.inputs.size() > 0) check_sequence(out.inputs, p.Din, "the input gradients", "");
+  if (out.adjoint.size() > 0) check_sequence(out.adjoint, p.D, "the adjoint states", "");
   const std::size_t n_theta = parameter_count(map);
   if (out.parameters.size() > 0 && out.parameters.extent(0) != n_theta)
     fail("the parameter gradient has " + std::to_string(out.parameters.extent(0)) +
@@ -471,7 +476,8 @@ Problem<ExecutionSpace, StepMap> make_adjoint_problem(
     fail("no output View given (s0, inputs, parameters, adjoint are all empty)");
   if (options.method == AdjointMethod::scan && !provides_jacobian_v<StepMap>)
     fail("method scan needs a step map with jacobian(); use block_sweeps or sequential");
-  if (options.method == AdjointMethod::scan && 3 * std::size_t(p.D) * std::size_t(p.D) > 2147483647u)
+  if (options.method == AdjointMethod::scan &&
+      3 * std::size_t(p.D) * std::size_t(p.D) > std::size_t(std::numeric_limits<int>::max()))
     fail("method scan keeps dense D x D Jacobians; D = " + std::to_string(p.D) +
          " is beyond its limit 26754; use block_sweeps");
   if (options.chunks < 0) fail("chunks must be >= 0 (0: automatic)");

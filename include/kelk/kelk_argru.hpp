@@ -123,17 +123,14 @@ struct ArGru {
     Scalar dx = Scalar(0);
     for (int i = 0; i < P; ++i) {
       const Scalar lo = lx * g[i];
-      const Scalar l = lambda[1 + i] + lo;  // the cotangent of h+_i
-      const Scalar ri = r[i], zi = z[i], mi = m[i], ni = n[i];
-      const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
-      const Scalar dz = l * (h[i] - ni) * zi * (Scalar(1) - zi);
-      const Scalar dr = dn * mi * ri * (Scalar(1) - ri);
-      ds[1 + i] += l * zi;
-      dx += lo + w_r(i) * dr + w_z(i) * dz + w_n(i) * dn;
-      r[i] = dr;
-      z[i] = dz;
-      m[i] = dn * ri;
-      n[i] = dn;
+      // the cotangent of h+_i; the reset product's m plays the GRU's g
+      const impl::GruCotangents<Scalar> c(lambda[1 + i] + lo, r[i], z[i], m[i], n[i], h[i]);
+      ds[1 + i] += c.dh;
+      dx += lo + w_r(i) * c.dr + w_z(i) * c.dz + w_n(i) * c.dn;
+      r[i] = c.dr;
+      z[i] = c.dz;
+      m[i] = c.dg;
+      n[i] = c.dn;
     }
     ds[0] += dx;
     impl::gemv_t(Scalar(1), U_r.data(), P, P, r, Scalar(1), ds + 1);

@@ -354,37 +354,10 @@ class DistributedSolver {
           states,
       const SolveOptions& options = {}) const {
     check_step_map<StepMap>();
-    using Scalar = typename StepMap::value_type;
-    std::optional<impl::Problem<ExecutionSpace, StepMap>> checked;
-    impl::collective_check(comm_, [&] {
-      if (int(states.extent(0)) != part_.local_batch() ||
-          int(states.extent(1)) != part_.local_length())
-        throw std::invalid_argument("kelk::DistributedSolver::solve: rank " +
-                                    std::to_string(rank()) + " was given states of shape (" +
-                                    std::to_string(states.extent(0)) + ", " +
-                                    std::to_string(states.extent(1)) + ", .) but owns " +
-                                    std::to_string(part_.local_batch()) + " sequences x " +
-                                    std::to_string(part_.local_length()) + " steps");
-      checked = impl::make_problem(space, map, s0, inputs, states, options);
-    });
-    auto& p = *checked;
-    p.global_T = part_.length;
-    p.starts_sequence = part_.time_rank == 0;
-    impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
-                                                       part_, s0, p.D);
-    Kokkos::Profiling::pushRegion("kelk::DistributedSolver::" + to_string(options.method));
-    SolveResult result;
-    try {
-      result = impl::solve_with(space, p, options, topology);
-    } catch (const impl::CollectiveError&) {  // agreed by every rank (an allocation failed)
-      Kokkos::Profiling::popRegion();
-      throw;
-    } catch (const std::exception& e) {
-      // thrown on this rank alone between collective calls: the others would wait forever
-      impl::abort_all(comm_, std::string("kelk::DistributedSolver::solve: ") + e.what());
-    }
-    Kokkos::Profiling::popRegion();
-    return result;
+    return distributed<StepMap>(
+        "solve", to_string(options.method), space, states, s0,
+        [&] { return impl::make_problem(space, map, s0, inputs, states, options); },
+        [&](auto& p, auto& topology) { return impl::solve_with(space, p, options, topology); });
   }
 
   /// kelk::solve_adjoint over the ranks: every rank passes its block's s0, inputs, states and
@@ -410,38 +383,15 @@ class DistributedSolver {
     static_assert(provides_vjp_v<StepMap>,
                   "kelk::DistributedSolver::solve_adjoint: the step map must provide vjp() "
                   "(see kelk_step_map.hpp)");
-    using Scalar = typename StepMap::value_type;
-    std::optional<impl::Problem<ExecutionSpace, StepMap>> checked;
-    impl::collective_check(comm_, [&] {
-      if (int(states.extent(0)) != part_.local_batch() ||
-          int(states.extent(1)) != part_.local_length())
-        throw std::invalid_argument("kelk::DistributedSolver::solve_adjoint: rank " +
-                                    std::to_string(rank()) + " was given states of shape (" +
-                                    std::to_string(states.extent(0)) + ", " +
-                                    std::to_string(states.extent(1)) + ", .) but owns " +
-                                    std::to_string(part_.local_batch()) + " sequences x " +
-                                    std::to_string(part_.local_length()) + " steps");
-      checked =
-          impl::make_adjoint_problem(space, map, s0, inputs, states, cotangents, out, options);
-    });
-    auto& p = *checked;
-    p.global_T = part_.length;
-    p.starts_sequence = part_.time_rank == 0;
-    impl::MpiTopology<ExecutionSpace, Scalar> topology(comm_, time_comm_, reversed_time_comm_,
-                                                       part_, s0, p.D);
-    Kokkos::Profiling::pushRegion("kelk::DistributedSolver::solve_adjoint::" +
-                                  to_string(options.method));
-    AdjointResult result;
-    try {
-      result = impl::adjoint_with(space, p, cotangents, out, options, topology);
-    } catch (const impl::CollectiveError&) {  // agreed by every rank (an allocation failed)
-      Kokkos::Profiling::popRegion();
-      throw;
-    } catch (const std::exception& e) {
-      impl::abort_all(comm_, std::string("kelk::DistributedSolver::solve_adjoint: ") + e.what());
-    }
-    Kokkos::Profiling::popRegion();
-    return result;
+    return distributed<StepMap>(
+        "solve_adjoint", "solve_adjoint::" + to_string(options.method), space, states, s0,
+        [&] {
+          return impl::make_adjoint_problem(space, map, s0, inputs, states, cotangents, out,
+                                            options);
+        },
+        [&](auto& p, auto& topology) {
+          return impl::adjoint_with(space, p, cotangents, out, options, topology);
+        });
   }
 
   /// solve_adjoint() on the default execution space.
@@ -468,6 +418,46 @@ class DistributedSolver {
 
  private:
   int rank() const;
+
+  /// The frame of every distributed call `who`: on every rank, checks that this rank's `states`
+  /// block has the partition's shape and makes the problem (`make`; an error on any rank is
+  /// thrown on all), then runs `work(problem, topology)` in the profiling region
+  /// kelk::DistributedSolver::`region`. An error the ranks agreed on (an allocation) is
+  /// rethrown; one thrown on this rank alone between collective calls, where the others would
+  /// wait forever, ends every rank (impl::abort_all).
+  template <class StepMap, class ExecutionSpace, class States, class S0, class Make, class Work>
+  auto distributed(const std::string& who, const std::string& region, const ExecutionSpace&,
+                   const States& states, const S0& s0, Make&& make, Work&& work) const {
+    std::optional<impl::Problem<ExecutionSpace, StepMap>> checked;
+    impl::collective_check(comm_, [&] {
+      if (int(states.extent(0)) != part_.local_batch() ||
+          int(states.extent(1)) != part_.local_length())
+        throw std::invalid_argument("kelk::DistributedSolver::" + who + ": rank " +
+                                    std::to_string(rank()) + " was given states of shape (" +
+                                    std::to_string(states.extent(0)) + ", " +
+                                    std::to_string(states.extent(1)) + ", .) but owns " +
+                                    std::to_string(part_.local_batch()) + " sequences x " +
+                                    std::to_string(part_.local_length()) + " steps");
+      checked = make();
+    });
+    auto& p = *checked;
+    p.global_T = part_.length;
+    p.starts_sequence = part_.time_rank == 0;
+    impl::MpiTopology<ExecutionSpace, typename StepMap::value_type> topology(
+        comm_, time_comm_, reversed_time_comm_, part_, s0, p.D);
+    Kokkos::Profiling::pushRegion("kelk::DistributedSolver::" + region);
+    decltype(work(p, topology)) result{};
+    try {
+      result = work(p, topology);
+    } catch (const impl::CollectiveError&) {
+      Kokkos::Profiling::popRegion();
+      throw;
+    } catch (const std::exception& e) {
+      impl::abort_all(comm_, "kelk::DistributedSolver::" + who + ": " + e.what());
+    }
+    Kokkos::Profiling::popRegion();
+    return result;
+  }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   MPI_Comm time_comm_ = MPI_COMM_NULL;           ///< the ranks sharing this rank's sequences

@@ -174,6 +174,21 @@ struct GruJacobianRow {
     for (int j = 0; j < D; ++j) row[j] = c_n * w_hn[j] + c_r * w_hr[j] + c_z * w_hz[j];
   }
 };
+
+/// The GRU cell's cotangents by the chain rule backwards through h' = (1 - z) n + z h, per
+/// entry, from the cotangent l of h'_i, the gates r, z, n, g = W_hn h + b_hn and h: those of
+/// the pre-activations of r, z and n (dr, dz, dn), of g (dg = dn r) and h's direct share l z.
+template <class T>
+struct GruCotangents {
+  T dr, dz, dg, dn, dh;
+  KOKKOS_INLINE_FUNCTION GruCotangents(T l, T r, T z, T g, T n, T h) {
+    dn = l * (T(1) - z) * (T(1) - n * n);
+    dz = l * (h - n) * z * (T(1) - z);
+    dr = dn * g * r * (T(1) - r);
+    dg = dn * r;
+    dh = l * z;
+  }
+};
 }  // namespace impl
 
 /// Elman RNN cell: h' = tanh(W h + U u + c).
@@ -399,13 +414,12 @@ struct Gru {
     Scalar* n = scratch + 3 * D;
     gate_values(h, u, scratch);
     for (int i = 0; i < D; ++i) {
-      const Scalar l = lambda[i], ri = r[i], zi = z[i], gi = g[i], ni = n[i];
-      const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
-      ds[i] += l * zi;
-      z[i] = l * (h[i] - ni) * zi * (Scalar(1) - zi);
-      r[i] = dn * gi * ri * (Scalar(1) - ri);
-      g[i] = dn * ri;
-      n[i] = dn;
+      const impl::GruCotangents<Scalar> c(lambda[i], r[i], z[i], g[i], n[i], h[i]);
+      ds[i] += c.dh;
+      r[i] = c.dr;
+      z[i] = c.dz;
+      g[i] = c.dg;
+      n[i] = c.dn;
     }
     impl::gemv_t(Scalar(1), W_hr.data(), D, D, r, Scalar(1), ds);
     impl::gemv_t(Scalar(1), W_hz.data(), D, D, z, Scalar(1), ds);
@@ -529,13 +543,12 @@ struct Gru {
         Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(space, 0, n),
         KOKKOS_LAMBDA(std::int64_t row) {
           for (int i = 0; i < D; ++i) {
-            const Scalar l = lambda(row, i), ri = r(row, i), zi = z(row, i), gi = g(row, i),
-                         ni = nb(row, i);
-            const Scalar dn = l * (Scalar(1) - zi) * (Scalar(1) - ni * ni);
-            z(row, i) = l * (prev(row, i) - ni) * zi * (Scalar(1) - zi);
-            r(row, i) = dn * gi * ri * (Scalar(1) - ri);
-            g(row, i) = dn * ri;
-            nb(row, i) = dn;
+            const impl::GruCotangents<Scalar> c(lambda(row, i), r(row, i), z(row, i), g(row, i),
+                                                nb(row, i), prev(row, i));
+            r(row, i) = c.dr;
+            z(row, i) = c.dz;
+            g(row, i) = c.dg;
+            nb(row, i) = c.dn;
           }
         });
     const impl::ProjectionBatch<ExecutionSpace> batch(space);

@@ -5,7 +5,6 @@
 
 #include <kelk/impl/kelk_kernels.hpp>
 #include <kelk/kelk_options.hpp>
-#include <kelk/kelk_solve.hpp>
 #include <kelk/kelk_step_map.hpp>
 #include <kelk/kelk_views.hpp>
 
