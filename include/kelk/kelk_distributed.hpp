@@ -181,6 +181,9 @@ class MpiTopology {
   void sum(std::int64_t* values, int n) {
     MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, comm_);
   }
+  void sum(double* values, int n) {
+    MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, comm_);
+  }
 
   /// The sequential method across time blocks: receive the left neighbour's last states,
   /// run the block, pass the last states on. Rank r waits for ranks 0..r-1.

@@ -55,6 +55,10 @@ struct IterationProgress {
   double max_update = 0.0;  ///< max |s^(i) - s^(i-1)| of this iteration
   /// max_t |s_t - f(s_{t-1}, u_t)| of the iterate this iteration linearised around, s^(i-1)
   double start_residual = 0.0;
+  /// elk, quasi_elk: the sigma^2 of this iteration's step, and whether it became the iterate
+  /// (only sigma2_auto rejects; the iterate then stays, max_update 0)
+  double sigma2 = 0.0;
+  bool accepted = true;
 };
 
 struct SolveOptions {
@@ -92,6 +96,13 @@ struct SolveOptions {
   /// means bolder steps (infinity is DEER). Unset: the published values for the
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
   std::optional<double> sigma2;
+  /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section 5):
+  /// a candidate becomes the iterate only if it is finite and the merit (the sum of squared
+  /// residuals) fell by enough of what its linearised model predicted; otherwise it is
+  /// rejected, the iterate kept and sigma^2 shrunk. It grows after steps the model predicted
+  /// well. `sigma2` (or the default) is where it starts; the solve stops when the iterate's
+  /// residual max |s_t - f(s_{t-1}, u_t)| is at most atol. false: sigma^2 fixed, as published.
+  bool sigma2_auto = false;
   /// elk, quasi_elk: false takes the Kalman filter means as the next iterate (as published);
   /// true adds the Rauch-Tung-Striebel smoother, which gives the exact Levenberg-Marquardt step.
   bool kalman_smoother = false;
@@ -115,6 +126,10 @@ struct IterationRecord {
   double max_residual = 0.0;
   std::int64_t steps_recomputed = 0;       ///< block_jacobi: steps evaluated (all ranks: work)
   std::int64_t longest_recomputation = 0;  ///< block_jacobi: most steps of one block (span)
+  /// elk, quasi_elk: the sigma^2 of this iteration's step and whether the step was accepted
+  /// (only sigma2_auto rejects: a rejected step leaves the iterate as it was, update 0)
+  double sigma2 = 0.0;
+  bool accepted = true;
 };
 
 struct SolveResult {

@@ -8,6 +8,7 @@
 #include <kelk/impl/kelk_block_jacobi.hpp>
 #include <kelk/impl/kelk_kernels.hpp>
 #include <kelk/impl/kelk_sequential.hpp>
+#include <kelk/impl/kelk_trust_region.hpp>
 #include <kelk/kelk_affine.hpp>
 #include <kelk/kelk_kalman.hpp>
 #include <kelk/kelk_options.hpp>
@@ -16,6 +17,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -29,7 +31,7 @@ namespace kelk::impl {
 ///   shift_from_next(space, first, next): next = the next time block's slice t = 0 of `first`
 ///     (called on every block; `next` is empty on the last one)
 ///   forward_scan / backward_scan(scan, algebra): a whole scan over all blocks
-///   max(values, n), sum(values, n): reductions over all ranks
+///   max(values, n), sum(values, n): reductions over all ranks (sum: of int64 or double)
 ///   last_time_block(): the block holds the sequences' last step
 ///   sequential(space, p): the plain loop over this block, after the blocks before it
 ///   blocks_along_time(K): {global index of this block's first of K block_jacobi blocks,
@@ -63,6 +65,7 @@ struct SingleProcess {
   }
   void max(double*, int) const {}
   void sum(std::int64_t*, int) const {}
+  void sum(double*, int) const {}
   bool last_time_block() const { return true; }
   std::pair<std::int64_t, std::int64_t> blocks_along_time(int K) const { return {0, K}; }
   template <class ExecutionSpace, class P>
@@ -71,10 +74,12 @@ struct SingleProcess {
   }
 };
 
-/// The buffers and scans of one iterative method. step() linearises f around the current
-/// iterate (returning that iterate's local residual) and solves the linearised problem: a linear
-/// recurrence (deer, quasi_deer), a Kalman filter and optional smoother (elk, quasi_elk), or
-/// nothing (jacobi). Afterwards `next` holds the next iterate, before the safeguard.
+/// The buffers and scans of one iterative method. linearize() linearises f around the current
+/// iterate (returning that iterate's local residual); solve() solves the linearised problem: a
+/// linear recurrence (deer, quasi_deer), a Kalman filter and optional smoother (elk,
+/// quasi_elk), or nothing (jacobi). Afterwards `next` holds the next iterate, before the
+/// safeguard. With sigma2 auto the linearisation survives solve(), so that a rejected step can
+/// be solved again with another sigma^2 and the candidate's model merit be measured.
 template <class ExecutionSpace, class StepMap>
 class MethodWorkspace {
  public:
@@ -94,9 +99,12 @@ class MethodWorkspace {
     const bool dense = method_ == Method::deer || method_ == Method::elk;
     const bool kalman = method_ == Method::elk || method_ == Method::quasi_elk;
     smoother_ = kalman && options.kalman_smoother;
-    // b_t of the linearisation; the next iterate too unless a smoother needs b_t afterwards
+    // b_t of the linearisation; the next iterate too unless the smoother or the trust region
+    // needs b_t afterwards
     b_ = Sequence(alloc("kelk::solve::offsets"), B, T, D);
-    next = smoother_ ? Sequence(alloc("kelk::solve::means"), B, T, D) : b_;
+    next = smoother_ || (kalman && options.sigma2_auto)
+               ? Sequence(alloc("kelk::solve::means"), B, T, D)
+               : b_;
     bulk_ = make_bulk_workspace(space, p.map, p.steps());
     if (method_ == Method::jacobi) return;
     const auto chunks = [&](double summary_cost) {
@@ -150,8 +158,25 @@ class MethodWorkspace {
     }
   }
 
+  /// The trust region of elk and quasi_elk's next solve() (sigma2 auto).
+  void set_sigma2(double sigma2) {
+    const Scalar k = kalman_gain(Scalar(sigma2));
+    dense_filter_.k = k;
+    scalar_filter_.k = k;
+  }
+
+  /// {merit, model error} of the candidate's states under the last linearisation, on this rank
+  /// (elk, quasi_elk with sigma2 auto; kelk_kernels.hpp's candidate_merit).
+  std::pair<double, double> candidate_merit(const Problem<ExecutionSpace, StepMap>& candidate) const {
+    if (A_.extent(0) > 0)
+      return impl::candidate_merit(space_, candidate, bulk_,
+                                   DenseModel<Scalar, memory_space>{A_, b_});
+    return impl::candidate_merit(space_, candidate, bulk_,
+                                 DiagonalModel<Scalar, memory_space>{a_, b_});
+  }
+
   template <class Topology>
-  Scalar step(const Problem<ExecutionSpace, StepMap>& p, Topology& topology) {
+  Scalar linearize(const Problem<ExecutionSpace, StepMap>& p, Topology& topology) {
     Scalar residual = 0;
     switch (method_) {
       case Method::jacobi:
@@ -177,13 +202,17 @@ class MethodWorkspace {
         topology.shift_from_next(space_, a_, a_next_);
       topology.shift_from_next(space_, b_, b_next_);
     }
+    return residual;
+  }
+
+  template <class Topology>
+  void solve(Topology& topology) {
     if (dense_affine_scan_) topology.forward_scan(*dense_affine_scan_, dense_affine_);
     if (diag_affine_scan_) topology.forward_scan(*diag_affine_scan_, diag_affine_);
     if (dense_filter_scan_) topology.forward_scan(*dense_filter_scan_, dense_filter_);
     if (dense_smoother_scan_) topology.backward_scan(*dense_smoother_scan_, dense_smoother_);
     if (scalar_filter_scan_) topology.forward_scan(*scalar_filter_scan_, scalar_filter_);
     if (scalar_smoother_scan_) topology.backward_scan(*scalar_smoother_scan_, scalar_smoother_);
-    return residual;
   }
 
  private:
@@ -269,17 +298,65 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   result.method = options.method;
   double best_residual = std::numeric_limits<double>::infinity();
   int best_iteration = -1;
+  const bool kalman = options.method == Method::elk || options.method == Method::quasi_elk;
+  const double sigma2 = options.sigma2 ? *options.sigma2 : default_sigma2(options.method);
+  // sigma2 auto (ALGORITHMS.md section 5.1): the trust region judges each candidate by its
+  // linear model's error against the merit of the current iterate, both summed over all ranks
+  const bool adaptive = kalman && options.sigma2_auto;
+  TrustRegion region(sigma2);
+  double merit_now = 0;
+  Problem<ExecutionSpace, StepMap> candidate = p;
+  candidate.states = method.next;
+  if (adaptive) {
+    topology.exchange_boundary(space, p);
+    merit_now = merit(space, p, method.bulk());
+    topology.sum(&merit_now, 1);
+    method.set_sigma2(region.sigma2());
+  }
+  bool linearized = false;  // the workspace holds the linearisation around the iterate
+  double res = 0;           // and this is the iterate's residual
+  bool stopped = false;     // sigma2 auto: the iterate's residual met atol
   for (int it = 1; it <= max_iter; ++it) {
     // 1. linearise around iterate it-1 (which yields its residual) and solve
-    topology.exchange_boundary(space, p);
-    double res = method.step(p, topology);
-    topology.max(&res, 1);
-    if (options.record_history && it > 1) result.history.back().max_residual = res;
-    update.save_best = options.keep_best && res < best_residual;
-    if (update.save_best) {
-      best_residual = res;
-      best_iteration = it - 1;
+    if (!linearized) {
+      topology.exchange_boundary(space, p);
+      res = method.linearize(p, topology);
+      topology.max(&res, 1);
+      linearized = true;
+      if (options.record_history && it > 1) result.history.back().max_residual = res;
+      update.save_best = options.keep_best && res < best_residual;
+      if (update.save_best) {
+        best_residual = res;
+        best_iteration = it - 1;
+      }
+      if (adaptive && res <= atol && !options.fixed_iterations) {
+        stopped = true;
+        break;
+      }
     }
+    method.solve(topology);
+    const double tried = adaptive ? region.sigma2() : sigma2;
+    if (adaptive) {
+      // 1b. judge the candidate; a rejected one leaves the iterate and its linearisation as
+      // they are, to be solved again with the smaller sigma^2
+      topology.exchange_boundary(space, candidate);
+      const auto local = method.candidate_merit(candidate);
+      double sums[2] = {local.first, local.second};  // merit, model error
+      topology.sum(sums, 2);
+      const bool accept = region.judge(merit_now, sums[1], std::isfinite(sums[0]));
+      method.set_sigma2(region.sigma2());
+      if (!accept) {
+        result.iterations = it;
+        result.final_update = 0.0;
+        result.reason = region.at_floor() ? StopReason::stalled : StopReason::max_iterations;
+        if (options.record_history) result.history.push_back({it, 0.0, res, 0, 0, tried, false});
+        if (options.on_iteration) options.on_iteration({it, 0.0, res, tried, false});
+        if (region.at_floor()) break;
+        continue;
+      }
+      merit_now = sums[0];
+    }
+    linearized = false;
     // 2. safeguarded update and convergence measures
     UpdateStats<Scalar> stats;
     Kokkos::parallel_reduce(
@@ -292,11 +369,18 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     topology.sum(counts, 2);
     result.iterations = it;
     result.final_update = measures[0];
-    if (options.record_history) result.history.push_back({it, measures[0], 0.0});
-    if (options.on_iteration) options.on_iteration({it, measures[0], res});
+    if (options.record_history)
+      result.history.push_back({it, measures[0], 0.0, 0, 0, kalman ? tried : 0.0, true});
+    if (options.on_iteration)
+      options.on_iteration({it, measures[0], res, kalman ? tried : 0.0, true});
     if (counts[0] > 0 && options.non_finite == NonFinitePolicy::none) {
       result.reason = StopReason::non_finite;
       break;
+    }
+    if (adaptive) {  // converged once the residual meets atol (tested at the next linearisation;
+                     // with fixed_iterations by the final residual below)
+      result.reason = StopReason::max_iterations;
+      continue;
     }
     const bool met = measures[1] <= atol;
     // An iterate held in place by clipping or resetting stops moving without solving the
@@ -305,6 +389,10 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     result.reason = !met ? StopReason::max_iterations
                          : result.converged ? StopReason::converged : StopReason::stalled;
     if (met && !options.fixed_iterations) break;
+  }
+  if (stopped) {
+    result.converged = true;
+    result.reason = StopReason::converged;
   }
   result.final_residual = global_residual();
   result.returned_iteration = result.iterations;

@@ -11,11 +11,11 @@
 
 namespace kelk::impl {
 
-/// max over i in [0, n_items) of body(i, scratch), where body returns a value >= 0 (+inf for
-/// anything non-finite) and gets `scratch_scalars` private scalars. Returns 0 when n_items = 0.
-template <class Scalar, class ExecutionSpace, class Body>
-Scalar tiled_max(const std::string& label, const ExecutionSpace& space, std::int64_t n_items,
-                 int scratch_scalars, const Body& body) {
+/// The reduction (Kokkos::Max, Kokkos::Sum) over i in [0, n_items) of body(i, scratch), where
+/// body gets `scratch_scalars` private scalars. Returns 0 when n_items = 0.
+template <class Scalar, template <class...> class Reducer, class ExecutionSpace, class Body>
+Scalar tiled_reduce(const std::string& label, const ExecutionSpace& space, std::int64_t n_items,
+                    int scratch_scalars, const Body& body) {
   using policy_type = Kokkos::TeamPolicy<ExecutionSpace>;
   using member_type = typename policy_type::member_type;
   if (n_items <= 0) return Scalar(0);
@@ -43,15 +43,20 @@ Scalar tiled_max(const std::string& label, const ExecutionSpace& space, std::int
         Scalar tile = Scalar(0);
         Kokkos::parallel_reduce(
             Kokkos::TeamThreadRange(team, begin, end),
-            [&](std::int64_t i, Scalar& m) {
-              const Scalar v = body(i, scratch);
-              if (v > m) m = v;
-            },
-            Kokkos::Max<Scalar>(tile));
-        if (tile > acc) acc = tile;
+            [&](std::int64_t i, Scalar& m) { Reducer<Scalar>(m).join(m, body(i, scratch)); },
+            Reducer<Scalar>(tile));
+        Reducer<Scalar>(acc).join(acc, tile);
       },
-      Kokkos::Max<Scalar>(result));
+      Reducer<Scalar>(result));
   return result;
+}
+
+/// max over i in [0, n_items) of body(i, scratch), where body returns a value >= 0 (+inf for
+/// anything non-finite) and gets `scratch_scalars` private scalars. Returns 0 when n_items = 0.
+template <class Scalar, class ExecutionSpace, class Body>
+Scalar tiled_max(const std::string& label, const ExecutionSpace& space, std::int64_t n_items,
+                 int scratch_scalars, const Body& body) {
+  return tiled_reduce<Scalar, Kokkos::Max>(label, space, n_items, scratch_scalars, body);
 }
 
 }  // namespace kelk::impl
