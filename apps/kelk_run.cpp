@@ -54,7 +54,8 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   keep_best = true
   chunks = 0                # time chunks per rank's scans; 0 automatic
   blocks = 0                # block_jacobi: time blocks per rank and sequence; 0 automatic
-  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2)
+  sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2), or "auto": adapted every
+                            # iteration (a Levenberg-Marquardt trust region)
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
 
   [parallel]
@@ -274,7 +275,15 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
     if (auto v = get(s, "keep_best", true)) o.keep_best = *v;
     if (auto v = get(s, "chunks", integer)) o.chunks = to_int("chunks", *v);
     if (auto v = get(s, "blocks", integer)) o.blocks = to_int("blocks", *v);
-    if (auto v = get(s, "sigma2", real)) o.sigma2 = *v;
+    if (s.contains("sigma2") && s.at("sigma2").is_string()) {
+      if (get(s, "sigma2", text) != "auto")
+        throw std::invalid_argument("option 'sigma2' in the input deck '" + cfg.deck +
+                                    "' must be a number or \"auto\", got \"" +
+                                    *get(s, "sigma2", text) + "\"");
+      o.sigma2_auto = true;
+    } else if (auto v = get(s, "sigma2", real)) {
+      o.sigma2 = *v;
+    }
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
   }
   if (deck.contains("checkpoint")) {
@@ -337,7 +346,10 @@ Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
                         " clip_value=" + kelk::impl::number(o.clip_value) +
                         " chunks=" + std::to_string(o.chunks);
   if (o.method == kelk::Method::elk || o.method == kelk::Method::quasi_elk)
-    options += " sigma2=" + kelk::impl::number(o.sigma2 ? *o.sigma2 : kelk::default_sigma2(o.method)) +
+    options += " sigma2=" +
+               (o.sigma2_auto ? std::string("auto")
+                              : kelk::impl::number(o.sigma2 ? *o.sigma2
+                                                            : kelk::default_sigma2(o.method))) +
                " smoother=" + std::to_string(int(o.kalman_smoother));
   if (o.method == kelk::Method::block_jacobi)
     options += " blocks=" + std::to_string(o.blocks) +
@@ -377,6 +389,14 @@ int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
   const auto residual = file.read<double>("history/max_residual", n);
   history.clear();
   for (std::size_t i = 0; i < it.size(); ++i) history.push_back({int(it[i]), update[i], residual[i]});
+  if (file.exists("history/sigma2")) {  // elk, quasi_elk
+    const auto sigma2 = file.read<double>("history/sigma2", n);
+    const auto accepted = file.read<std::int64_t>("history/accepted", n);
+    for (std::size_t i = 0; i < it.size(); ++i) {
+      history[i].sigma2 = sigma2[i];
+      history[i].accepted = accepted[i] != 0;
+    }
+  }
   return int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
 }
 
@@ -592,6 +612,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
         Kokkos::deep_copy(states, kelk::io::read_states_block<Scalar>(cfg.restart, comm, part));
       });
       options.initial_guess = kelk::InitialGuess::provided;  // a warm start from the checkpoint
+      // sigma2 auto resumes from the trust region of the checkpoint's last step
+      if (options.sigma2_auto && !earlier.empty() && earlier.back().sigma2 > 0)
+        options.sigma2 = earlier.back().sigma2;
       const auto left = [&](int total) { return std::max(0, total - offset); };
       if (cfg.iterations)
         options.max_iter = left(*cfg.iterations);
@@ -611,21 +634,27 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     }
     Kokkos::Timer timer, since_checkpoint;
     const bool progress = talk && !cfg.quiet;
+    const bool adaptive = options.sigma2_auto && (options.method == kelk::Method::elk ||
+                                                  options.method == kelk::Method::quasi_elk);
     if (progress)
-      std::printf("%6s %14s %16s %10s\n", "iter", "max |update|", "start residual", "time [s]");
+      std::printf("%6s %14s %16s %10s%s\n", "iter", "max |update|", "start residual", "time [s]",
+                  adaptive ? "     sigma2  step" : "");
     std::vector<kelk::IterationRecord> records = earlier;  // the history a checkpoint holds
     if (progress || !cfg.checkpoint.empty())
       options.on_iteration = [&](const kelk::IterationProgress& p) {
         const int it = offset + p.iteration;
         if (p.iteration == 1 && !earlier.empty()) earlier.back().max_residual = p.start_residual;
         if (progress) {
-          std::printf("%6d %14.6e %16.6e %10.3f\n", it, p.max_update, p.start_residual,
+          std::printf("%6d %14.6e %16.6e %10.3f", it, p.max_update, p.start_residual,
                       timer.seconds());
+          if (adaptive) std::printf(" %10.3e  %s", p.sigma2, p.accepted ? "accepted" : "rejected");
+          std::printf("\n");
           std::fflush(stdout);
         }
         if (cfg.checkpoint.empty()) return;
         if (!records.empty()) records.back().max_residual = p.start_residual;
-        records.push_back({it, p.max_update, std::numeric_limits<double>::quiet_NaN()});
+        records.push_back({it, p.max_update, std::numeric_limits<double>::quiet_NaN(), 0, 0,
+                           p.sigma2, p.accepted});
         int due = checkpoint_requested || (cfg.checkpoint_every > 0 && it % cfg.checkpoint_every == 0) ||
                   (talk && cfg.checkpoint_seconds > 0 &&
                    since_checkpoint.seconds() >= cfg.checkpoint_seconds);
@@ -752,7 +781,8 @@ int main(int argc, char* argv[]) {
   }
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
-  std::optional<double> atol, sigma2;
+  std::optional<double> atol;
+  std::optional<std::string> sigma2;
   std::optional<int> max_iter, iterations, chunks, blocks, batch_ranks;
   bool smoother = false;
   CLI::App app{
@@ -776,7 +806,9 @@ int main(int argc, char* argv[]) {
                  "run exactly this many iterations and exit 0 whether converged or not");
   app.add_option("--initial-guess", initial_guess, "zeros or repeat_s0");
   app.add_option("--non-finite", non_finite, "clip_and_zero, reset_to_guess or none");
-  app.add_option("--sigma2", sigma2, "elk/quasi_elk trust-region parameter");
+  app.add_option("--sigma2", sigma2,
+                 "elk/quasi_elk trust-region parameter: a number > 0, or auto (adapted every "
+                 "iteration)");
   app.add_flag("--smoother", smoother, "elk/quasi_elk: add the RTS smoother");
   app.add_option("--chunks", chunks, "time chunks of each rank's scans (0: automatic)");
   app.add_option("--blocks", blocks,
@@ -842,7 +874,21 @@ int main(int argc, char* argv[]) {
       if (!initial_guess.empty())
         cfg.options.initial_guess = kelk::parse_initial_guess(initial_guess);
       if (!non_finite.empty()) cfg.options.non_finite = kelk::parse_non_finite_policy(non_finite);
-      if (sigma2) cfg.options.sigma2 = *sigma2;
+      if (sigma2) {
+        cfg.options.sigma2_auto = *sigma2 == "auto";
+        if (!cfg.options.sigma2_auto) {
+          std::size_t used = 0;
+          double v = 0;
+          try {
+            v = std::stod(*sigma2, &used);
+          } catch (const std::exception&) {
+          }
+          if (used == 0 || used != sigma2->size())
+            throw std::invalid_argument("--sigma2 must be a number or auto, got '" + *sigma2 +
+                                        "'");
+          cfg.options.sigma2 = v;
+        }
+      }
       if (smoother) cfg.options.kalman_smoother = true;
       if (chunks) cfg.options.chunks = *chunks;
       if (blocks) cfg.options.blocks = *blocks;

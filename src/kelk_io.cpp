@@ -366,6 +366,7 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
   if (options.method == Method::elk || options.method == Method::quasi_elk) {
     a.push_back({"sigma2", options.sigma2 ? *options.sigma2 : default_sigma2(options.method)});
     a.push_back({"kalman_smoother", I(options.kalman_smoother)});
+    a.push_back({"sigma2_auto", I(options.sigma2_auto)});
   }
   return a;
 }
@@ -560,6 +561,16 @@ void write_output(const std::string& path, MPI_Comm comm, const Partition& part,
       }
       file.write<std::int64_t>("history/steps_recomputed", {n}, work);
       file.write<std::int64_t>("history/longest_recomputation", {n}, span);
+    }
+    if (result.method == Method::elk || result.method == Method::quasi_elk) {
+      std::vector<double> sigma2(n);
+      std::vector<std::int64_t> accepted(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        sigma2[i] = result.history[i].sigma2;
+        accepted[i] = result.history[i].accepted;
+      }
+      file.write<double>("history/sigma2", {n}, sigma2);
+      file.write<std::int64_t>("history/accepted", {n}, accepted);
     }
     for (const auto& [name, value] : attributes)
       std::visit([&, &name = name](const auto& v) { file.write_attribute(name, v); }, value);
