@@ -82,6 +82,7 @@ int_deck max_iter_2e32.toml solver "max_iter = 4294967297"
 int_deck iterations_2e32.toml solver "iterations = 4294967299"
 int_deck max_iter_3e9.toml solver "max_iter = 3000000000"
 int_deck batch_ranks_2e32.toml parallel "batch_ranks = -4294967296"
+printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "out.h5"\n[solver]\nmethod = "elk"\nsigma2 = "fast"\n' >sigma2_word.toml
 printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "out.h5"\nparallel = 5\n' >parallel5.toml
 printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "out.h5"\nsolver = "deer"\n' >solver_str.toml
 printf 'model = "lorenz.h5"\ninput = "lorenz_in.h5"\noutput = "out.h5"\n' >lorenz.toml
@@ -152,6 +153,8 @@ expect unknown_method_flag good.toml "unknown method 'newton'" --method newton
 expect unknown_option unknown_option.toml "unknown option 'solver.tolerance'"
 expect malformed_deck malformed.toml "cannot read the input deck"
 expect wrong_type wrong_type.toml "option 'max_iter'"
+expect sigma2_word sigma2_word.toml "option 'sigma2' in the input deck 'sigma2_word.toml' must be a number or \"auto\", got \"fast\""
+expect sigma2_flag good.toml "--sigma2 must be a number or auto, got 'fast'" --method elk --sigma2 fast
 expect missing_deck nonexistent.toml "cannot read the input deck"
 OUT=no_such_folder/out.h5 expect unwritable_output good.toml "cannot write the output file"
 NP=2 expect more_ranks_than_steps good.toml "more ranks along time (2) than time steps (1)" --input inputs_t1.h5

@@ -1,12 +1,18 @@
 // Issue 14: the predictability probe's sign on a contracting and a chaotic map, against a long
-// estimate, and method = "auto"'s rule.
+// estimate; method = "auto"'s rule; sigma2 = "auto" (the trust-region rule, convergence to the
+// sequential trajectory); hidden reports of the probe and of sigma2 (PERFORMANCE.md).
 #include "test_common.hpp"
 
+#include <kelk/impl/kelk_trust_region.hpp>
 #include <kelk/kelk.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <optional>
 #include <string>
+#include <vector>
 
 TEST_CASE("probe: the exponent's sign on a contracting GRU and chaotic Lorenz-96", "[auto]") {
   SECTION("contracting GRU: negative, predictable, block_jacobi on 2 workers") {
@@ -56,6 +62,114 @@ TEST_CASE("probe: the exponent's sign on a contracting GRU and chaotic Lorenz-96
   }
 }
 
+TEST_CASE("trust region: the fidelity rule of sigma2 auto", "[auto]") {
+  using kelk::impl::TrustRegion;
+  TrustRegion r(100);
+  // q = sqrt(model error / merit)
+  CHECK(r.judge(16, 1, true));  // q = 1/4: accepted, sigma2 doubles
+  CHECK(r.sigma2() == 200);
+  CHECK(r.fidelity() == 0.25);
+  CHECK(r.judge(16, 4, true));  // q = 1/2: still doubles
+  CHECK(r.sigma2() == 400);
+  CHECK(r.judge(16, 9, true));  // q = 3/4: accepted, unchanged
+  CHECK(r.sigma2() == 400);
+  CHECK(r.judge(16, 15, true));  // q = 0.97: accepted, halved
+  CHECK(r.sigma2() == 200);
+  CHECK(!r.judge(16, 25, true));  // q = 5/4: rejected, / 2, then / 4, / 8 in a row
+  CHECK(r.sigma2() == 100);
+  CHECK(!r.judge(16, 25, true));
+  CHECK(r.sigma2() == 25);
+  CHECK(!r.judge(16, 25, true));
+  CHECK(r.sigma2() == 25.0 / 8);
+  CHECK(r.judge(16, 9, true));  // an accepted step starts the count again
+  CHECK(!r.judge(16, 25, true));
+  CHECK(r.sigma2() == 25.0 / 16);
+  // a non-finite candidate, or a NaN model error, is rejected whatever q says
+  CHECK(!r.judge(16, 0, false));
+  CHECK(!r.judge(16, std::numeric_limits<double>::quiet_NaN(), true));
+  CHECK(!r.at_floor());
+  TrustRegion low(1e-12);
+  CHECK(!low.judge(1, 4, true));
+  CHECK(low.at_floor());
+  TrustRegion high(1e20);
+  CHECK(high.sigma2() == TrustRegion::largest);
+}
+
+namespace {
+/// sigma2 auto from the published starting value against the sequential evaluation: converged,
+/// every iterate finite, the history's sigma2 and accept/reject consistent.
+template <class Map>
+void check_sigma2_auto(const Map& map, const kelk_test::Problem<double>& p, kelk::Method method) {
+  const int T = int(p.inputs.extent(1)), D = map.state_dim();
+  kelk::SequenceView<double> ref("ref", 1, T, D), s("s", 1, T, D);
+  kelk::SolveOptions seq;
+  seq.method = kelk::Method::sequential;
+  kelk::solve(map, p.s0, p.inputs, ref, seq);
+  kelk::SolveOptions o;
+  o.method = method;
+  o.sigma2_auto = true;
+  o.atol = 1e-10;
+  o.max_iter = 3000;
+  o.record_history = true;
+  bool finite = true;
+  auto h = Kokkos::create_mirror_view(s);
+  o.on_iteration = [&](const kelk::IterationProgress&) {
+    Kokkos::deep_copy(h, s);
+    for (std::size_t i = 0; i < h.span(); ++i) finite = finite && std::isfinite(h.data()[i]);
+  };
+  const auto r = kelk::solve(map, p.s0, p.inputs, s, o);
+  int rejected = 0;
+  for (const auto& it : r.history) {
+    rejected += !it.accepted;
+    CHECK(it.sigma2 >= kelk::impl::TrustRegion::smallest);
+    CHECK(it.sigma2 <= kelk::impl::TrustRegion::largest);
+    CHECK(std::isfinite(it.max_residual));
+    if (!it.accepted) CHECK(it.max_update == 0);
+  }
+  CAPTURE(kelk::to_string(method), r.iterations, rejected, r.final_residual);
+  CHECK(r.converged);
+  CHECK(r.reason == kelk::StopReason::converged);
+  CHECK(finite);
+  CHECK(r.final_residual <= 1e-10);
+  CHECK(kelk_test::max_abs_diff(s, ref) < 1e-7);
+  CHECK(r.history.front().sigma2 == kelk::default_sigma2(method));
+}
+}  // namespace
+
+TEST_CASE("sigma2 auto: elk and quasi_elk converge to the sequential trajectory", "[auto]") {
+  // a map with a bulk evaluation (the candidate's pass tile by tile) and two without
+  const auto gru = kelk::make_random_gru<double>(8, 3, 0.9, 5);
+  const auto pg = kelk_test::random_problem<double>(1, 2000, 8, 3, 6);
+  check_sigma2_auto(gru, pg, kelk::Method::elk);
+  check_sigma2_auto(gru, pg, kelk::Method::quasi_elk);
+  const kelk::Lorenz96<double> l96(5, 8.0, 0.01);
+  for (const std::uint64_t seed : {3u, 4u}) {
+    const auto p = kelk_test::random_problem<double>(1, 1000, 5, 0, seed, 2.0);
+    check_sigma2_auto(l96, p, kelk::Method::elk);
+    check_sigma2_auto(l96, p, kelk::Method::quasi_elk);
+  }
+#ifdef KELK_HAVE_HDF5
+  const auto argru =
+      kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5");
+  check_sigma2_auto(argru, kelk_test::random_problem<double>(1, 10000, 4, 1, 2026, 0.0),
+                    kelk::Method::elk);
+#endif
+  SECTION("a fixed sigma2 never rejects and records its value") {
+    kelk::SolveOptions o;
+    o.method = kelk::Method::elk;
+    o.sigma2 = 1e2;
+    o.record_history = true;
+    const auto p = kelk_test::random_problem<double>(1, 1000, 5, 0, 3, 2.0);
+    kelk::SequenceView<double> s("s", 1, 1000, 5);
+    const auto r = kelk::solve(l96, p.s0, p.inputs, s, o);
+    REQUIRE(!r.history.empty());
+    for (const auto& it : r.history) {
+      CHECK(it.accepted);
+      CHECK(it.sigma2 == 1e2);
+    }
+  }
+}
+
 namespace {
 /// The default probe against a long one (T = 1e5 steps, the one-column QR estimate) and the
 /// probe's time against a sequential evaluation's; printed, not asserted (PERFORMANCE.md).
@@ -97,4 +211,111 @@ TEST_CASE("probe report: default probe against a long estimate", "[.probe_report
                kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5"),
                kelk_test::random_problem<double>(1, T, 4, 1, 5, 0.0));
 #endif
+}
+
+namespace {
+/// One row of the sigma2 table: iterations and time until max |s - s_seq| < 1e-8 (0: never,
+/// within the cap), and the largest |s| of any iterate (non-finite: inf).
+struct Sigma2Row {
+  int iterations = 0, rejected = 0, hit = 0;
+  double seconds = 0, largest = 0;
+  bool converged = false;
+};
+
+template <class Map>
+Sigma2Row sigma2_row(const Map& map, const kelk_test::Problem<double>& p,
+                     const kelk::SequenceView<double>& ref, kelk::Method method,
+                     std::optional<double> sigma2, bool smoother, int cap) {
+  const int T = int(p.inputs.extent(1)), D = map.state_dim();
+  kelk::SequenceView<double> s("s", 1, T, D);
+  auto h_ref = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), ref);
+  auto h = Kokkos::create_mirror_view(s);
+  kelk::SolveOptions o;
+  o.method = method;
+  o.max_iter = cap;
+  o.atol = 1e-10;
+  o.record_history = true;
+  if (sigma2) o.sigma2 = *sigma2;
+  o.sigma2_auto = !sigma2;
+  o.kalman_smoother = smoother;
+  Sigma2Row row;
+  Kokkos::Timer timer;
+  double aside = 0;  // the callback's own time
+  o.on_iteration = [&](const kelk::IterationProgress& it) {
+    const double t0 = timer.seconds();
+    Kokkos::deep_copy(h, s);
+    double err = 0;
+    for (std::size_t i = 0; i < h.span(); ++i) {
+      const double v = std::abs(h.data()[i]);
+      row.largest = std::isfinite(v) ? std::max(row.largest, v) : HUGE_VAL;
+      err = std::max(err, std::isfinite(v) ? std::abs(h.data()[i] - h_ref.data()[i]) : HUGE_VAL);
+    }
+    if (row.hit == 0 && err < 1e-8) {
+      row.hit = it.iteration;
+      row.seconds = t0 - aside;
+    }
+    aside += timer.seconds() - t0;
+  };
+  const auto r = kelk::solve(map, p.s0, p.inputs, s, o);
+  row.iterations = r.iterations;
+  row.converged = r.converged;
+  for (const auto& h : r.history) row.rejected += !h.accepted;
+  return row;
+}
+
+template <class Map>
+void report_sigma2(const char* name, const Map& map, const kelk_test::Problem<double>& p) {
+  const int T = int(p.inputs.extent(1)), D = map.state_dim();
+  kelk::SequenceView<double> ref("ref", 1, T, D);
+  kelk::SolveOptions seq;
+  seq.method = kelk::Method::sequential;
+  kelk::solve(map, p.s0, p.inputs, ref, seq);
+  const int cap = 3000;
+  for (const auto method : {kelk::Method::elk, kelk::Method::quasi_elk}) {
+    const std::vector<double> fixed = method == kelk::Method::elk
+                                          ? std::vector<double>{1e2, 1e4, 1e6, 1e8}
+                                          : std::vector<double>{1, 10, 100, 1000};
+    std::vector<std::optional<double>> values(fixed.begin(), fixed.end());
+    values.push_back(std::nullopt);
+    values.push_back(std::nullopt);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const auto& v = values[i];
+      const bool smoother = i + 1 == values.size();
+      const auto row = sigma2_row(map, p, ref, method, v, smoother, cap);
+      char label[32];
+      if (v)
+        std::snprintf(label, sizeof label, "%.0e", *v);
+      else
+        std::snprintf(label, sizeof label, smoother ? "auto+sm" : "auto");
+      std::printf("| %-13s | %-9s | %-6s | %9s | %8.3f | %5d | %4d | %9.3g |\n", name,
+                  kelk::to_string(method).c_str(), label,
+                  row.hit ? std::to_string(row.hit).c_str() : "-", row.hit ? row.seconds : 0.0,
+                  row.iterations, row.rejected, row.largest);
+      std::fflush(stdout);
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("sigma2 report: fixed values and auto on the AR GRU and Lorenz-96", "[.sigma2_report]") {
+  std::printf("| case | method | sigma2 | iterations to 1e-8 | time [s] | iterations run | "
+              "rejected | max abs s |\n");
+#ifdef KELK_HAVE_HDF5
+  const std::string dir = KELK_INPUT_DIR;
+  const auto argru = kelk::load_argru<double>(dir + "/argru/argru_weights.h5");
+  {
+    const auto noise =
+        kelk::hdf5::File::open_read(dir + "/argru/argru_traj_seed1.h5").read<double>("noise");
+    kelk_test::Problem<double> p{kelk::BatchView<double>("s0", 1, 4),
+                                 kelk::SequenceView<double>("noise", 1, 10000, 1)};
+    auto h = Kokkos::create_mirror_view(p.inputs);
+    for (int t = 0; t < 10000; ++t) h(0, t, 0) = noise[t];
+    Kokkos::deep_copy(p.inputs, h);
+    report_sigma2("argru seed 1", argru, p);
+  }
+  report_sigma2("argru fresh", argru, kelk_test::random_problem<double>(1, 10000, 4, 1, 2026, 0.0));
+#endif
+  const kelk::Lorenz96<double> l96(5, 8.0, 0.01);
+  report_sigma2("lorenz96 ic 1", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 3, 2.0));
+  report_sigma2("lorenz96 ic 2", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 4, 2.0));
 }

@@ -140,6 +140,15 @@ TEST_CASE("distributed ELK with the smoother, and other options", "[mpi]") {
       check_distributed(kelk::make_random_gru<double>(4, 2, 0.8, 3), B, T, 1, opt, 1e-11, 40);
     }
   }
+  SECTION("elk and quasi_elk with sigma2 auto: the same accept/reject decisions on every rank") {
+    for (const auto method : {kelk::Method::elk, kelk::Method::quasi_elk}) {
+      kelk::SolveOptions opt;
+      opt.method = method;
+      opt.sigma2_auto = true;
+      opt.record_history = true;
+      check_distributed(kelk::Lorenz96<double>(5, 8.0, 0.01), 1, 400, 1, opt, 1e-9, 45, 2.0);
+    }
+  }
   SECTION("initial guesses, a fixed iteration count, single precision") {
     kelk::SolveOptions opt;
     opt.method = kelk::Method::quasi_deer;
