@@ -276,10 +276,10 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
     if (auto v = get(s, "chunks", integer)) o.chunks = to_int("chunks", *v);
     if (auto v = get(s, "blocks", integer)) o.blocks = to_int("blocks", *v);
     if (s.contains("sigma2") && s.at("sigma2").is_string()) {
-      if (get(s, "sigma2", text) != "auto")
+      const auto v = *get(s, "sigma2", text);
+      if (v != "auto")
         throw std::invalid_argument("option 'sigma2' in the input deck '" + cfg.deck +
-                                    "' must be a number or \"auto\", got \"" +
-                                    *get(s, "sigma2", text) + "\"");
+                                    "' must be a number or \"auto\", got \"" + v + "\"");
       o.sigma2_auto = true;
     } else if (auto v = get(s, "sigma2", real)) {
       o.sigma2 = *v;
@@ -877,16 +877,11 @@ int main(int argc, char* argv[]) {
       if (sigma2) {
         cfg.options.sigma2_auto = *sigma2 == "auto";
         if (!cfg.options.sigma2_auto) {
-          std::size_t used = 0;
-          double v = 0;
-          try {
-            v = std::stod(*sigma2, &used);
-          } catch (const std::exception&) {
-          }
-          if (used == 0 || used != sigma2->size())
+          char* end = nullptr;
+          cfg.options.sigma2 = std::strtod(sigma2->c_str(), &end);
+          if (sigma2->empty() || *end != '\0')
             throw std::invalid_argument("--sigma2 must be a number or auto, got '" + *sigma2 +
                                         "'");
-          cfg.options.sigma2 = v;
         }
       }
       if (smoother) cfg.options.kalman_smoother = true;

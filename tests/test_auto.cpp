@@ -101,10 +101,8 @@ namespace {
 template <class Map>
 void check_sigma2_auto(const Map& map, const kelk_test::Problem<double>& p, kelk::Method method) {
   const int T = int(p.inputs.extent(1)), D = map.state_dim();
-  kelk::SequenceView<double> ref("ref", 1, T, D), s("s", 1, T, D);
-  kelk::SolveOptions seq;
-  seq.method = kelk::Method::sequential;
-  kelk::solve(map, p.s0, p.inputs, ref, seq);
+  const auto ref = kelk_test::plain_loop(map, p.s0, p.inputs);
+  kelk::SequenceView<double> s("s", 1, T, D);
   kelk::SolveOptions o;
   o.method = method;
   o.sigma2_auto = true;
@@ -265,11 +263,7 @@ Sigma2Row sigma2_row(const Map& map, const kelk_test::Problem<double>& p,
 
 template <class Map>
 void report_sigma2(const char* name, const Map& map, const kelk_test::Problem<double>& p) {
-  const int T = int(p.inputs.extent(1)), D = map.state_dim();
-  kelk::SequenceView<double> ref("ref", 1, T, D);
-  kelk::SolveOptions seq;
-  seq.method = kelk::Method::sequential;
-  kelk::solve(map, p.s0, p.inputs, ref, seq);
+  const auto ref = kelk_test::plain_loop(map, p.s0, p.inputs);
   const int cap = 3000;
   for (const auto method : {kelk::Method::elk, kelk::Method::quasi_elk}) {
     const std::vector<double> fixed = method == kelk::Method::elk

@@ -96,12 +96,13 @@ struct SolveOptions {
   /// means bolder steps (infinity is DEER). Unset: the published values for the
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
   std::optional<double> sigma2;
-  /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section 5):
-  /// a candidate becomes the iterate only if it is finite and the merit (the sum of squared
-  /// residuals) fell by enough of what its linearised model predicted; otherwise it is
-  /// rejected, the iterate kept and sigma^2 shrunk. It grows after steps the model predicted
-  /// well. `sigma2` (or the default) is where it starts; the solve stops when the iterate's
-  /// residual max |s_t - f(s_{t-1}, u_t)| is at most atol. false: sigma^2 fixed, as published.
+  /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section 5.1):
+  /// a candidate becomes the iterate only if it is finite and its linearised model's error
+  /// there is at most the current iterate's residual (both as sums of squares over all steps);
+  /// otherwise it is rejected, the iterate kept and sigma^2 shrunk. sigma^2 grows while the
+  /// model's error stays below half the residual. `sigma2` (or the default) is where it starts;
+  /// the solve stops when the iterate's residual max |s_t - f(s_{t-1}, u_t)| is at most atol.
+  /// false: sigma^2 fixed, as published.
   bool sigma2_auto = false;
   /// elk, quasi_elk: false takes the Kalman filter means as the next iterate (as published);
   /// true adds the Rauch-Tung-Striebel smoother, which gives the exact Levenberg-Marquardt step.

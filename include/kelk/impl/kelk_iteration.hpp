@@ -316,6 +316,13 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   bool linearized = false;  // the workspace holds the linearisation around the iterate
   double res = 0;           // and this is the iterate's residual
   bool stopped = false;     // sigma2 auto: the iterate's residual met atol
+  // an iteration's history record and progress report
+  const auto report = [&](int it, double update, double residual, double step_sigma2,
+                          bool accepted) {
+    if (options.record_history)
+      result.history.push_back({it, update, residual, 0, 0, step_sigma2, accepted});
+    if (options.on_iteration) options.on_iteration({it, update, res, step_sigma2, accepted});
+  };
   for (int it = 1; it <= max_iter; ++it) {
     // 1. linearise around iterate it-1 (which yields its residual) and solve
     if (!linearized) {
@@ -335,7 +342,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
       }
     }
     method.solve(topology);
-    const double tried = adaptive ? region.sigma2() : sigma2;
+    const double step_sigma2 = !kalman ? 0.0 : adaptive ? region.sigma2() : sigma2;
     if (adaptive) {
       // 1b. judge the candidate; a rejected one leaves the iterate and its linearisation as
       // they are, to be solved again with the smaller sigma^2
@@ -349,8 +356,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
         result.iterations = it;
         result.final_update = 0.0;
         result.reason = region.at_floor() ? StopReason::stalled : StopReason::max_iterations;
-        if (options.record_history) result.history.push_back({it, 0.0, res, 0, 0, tried, false});
-        if (options.on_iteration) options.on_iteration({it, 0.0, res, tried, false});
+        report(it, 0.0, res, step_sigma2, false);  // the iterate, and so its residual, stays
         if (region.at_floor()) break;
         continue;
       }
@@ -369,10 +375,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     topology.sum(counts, 2);
     result.iterations = it;
     result.final_update = measures[0];
-    if (options.record_history)
-      result.history.push_back({it, measures[0], 0.0, 0, 0, kalman ? tried : 0.0, true});
-    if (options.on_iteration)
-      options.on_iteration({it, measures[0], res, kalman ? tried : 0.0, true});
+    report(it, measures[0], 0.0, step_sigma2, true);  // residual: at the next linearisation
     if (counts[0] > 0 && options.non_finite == NonFinitePolicy::none) {
       result.reason = StopReason::non_finite;
       break;
