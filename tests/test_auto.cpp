@@ -19,10 +19,19 @@ TEST_CASE("probe: the exponent's sign on a contracting GRU and chaotic Lorenz-96
     const auto map = kelk::make_random_gru<double>(8, 3, 0.5, 7);
     const auto p = kelk_test::random_problem<double>(2, 20000, 8, 3, 8);
     const auto r = kelk::probe(map, p.s0, p.inputs);
-    CAPTURE(r.exponent, r.merge_length, r.verdict);
+    kelk::ProbeOptions whole;  // every step, no early stop
+    whole.steps = 20000;
+    whole.relative_error = 0;
+    const auto slow = kelk::probe(map, p.s0, p.inputs, whole);
+    CAPTURE(r.exponent, r.error, r.steps, slow.exponent, r.merge_length, r.verdict);
     CHECK(r.exponent < 0);
     CHECK(r.predictable);
-    CHECK(r.steps == 1000);
+    // the estimate settles early: stopped once its standard error was below 2% of it, before
+    // the 1000-step cap, and within 10% of the estimate over all 20000 steps
+    CHECK(r.steps < 1000);
+    CHECK(r.error <= 0.02 * std::abs(r.exponent));
+    CHECK(std::abs(r.exponent - slow.exponent) <= 0.1 * std::abs(slow.exponent));
+    CHECK(slow.steps == 20000);
     CHECK(kelk::choose_method(r, 20000, {1, 2, false}).method == kelk::Method::block_jacobi);
     CHECK(kelk::choose_method(r, 20000, {1, 1, false}).method == kelk::Method::sequential);
     CHECK(kelk::choose_method(r, 20000, {1, 1, true}).method == kelk::Method::quasi_deer);
@@ -45,8 +54,12 @@ TEST_CASE("probe: the exponent's sign on a contracting GRU and chaotic Lorenz-96
         kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5");
     const auto p = kelk_test::random_problem<double>(1, 10000, 4, 1, 12, 0.0);
     const auto r = kelk::probe(map, p.s0, p.inputs);
-    CAPTURE(r.exponent, r.merge_length, r.verdict);
+    CAPTURE(r.exponent, r.error, r.merge_length, r.verdict);
     CHECK(std::abs(r.exponent) < 0.01);
+    // 1000 steps cannot resolve an exponent this close to 0: the probe says so
+    CHECK(r.error > 0.5 * std::abs(r.exponent));
+    CHECK(r.verdict.rfind("neutral", 0) == 0);
+    CHECK(r.merge_length == std::numeric_limits<double>::infinity());
     CHECK(!r.predictable);
     CHECK(kelk::choose_method(r, 10000, {2, 2, false}).method == kelk::Method::sequential);
   }
@@ -59,6 +72,17 @@ TEST_CASE("probe: the exponent's sign on a contracting GRU and chaotic Lorenz-96
     const auto r = kelk::probe(map, p.s0, p.inputs);
     CHECK(r.exponent == -std::numeric_limits<double>::infinity());
     CHECK(r.predictable);
+  }
+  SECTION("bad options are named") {
+    const auto map = kelk::make_random_gru<double>(4, 2, 0.5, 13);
+    const auto p = kelk_test::random_problem<double>(1, 100, 4, 2, 14);
+    kelk::ProbeOptions o;
+    o.relative_error = -0.1;
+    CHECK_THROWS_WITH(kelk::probe(map, p.s0, p.inputs, o),
+                      Catch::Contains("relative_error must be >= 0"));
+    o = {};
+    o.steps = -1;
+    CHECK_THROWS_WITH(kelk::probe(map, p.s0, p.inputs, o), Catch::Contains("steps must be >= 0"));
   }
 }
 
@@ -181,16 +205,19 @@ void report_probe(const char* name, const Map& map, const kelk_test::Problem<dou
   Kokkos::Timer timer;
   kelk::solve(map, p.s0, p.inputs, s, seq);
   const double t_seq = timer.seconds();
+  kelk::probe(map, p.s0, p.inputs);  // warm-up
   timer.reset();
   const auto quick = kelk::probe(map, p.s0, p.inputs);
   const double t_probe = timer.seconds();
   kelk::ProbeOptions whole;
   whole.steps = T;
   whole.discard = 1000;
+  whole.relative_error = 0;
   const auto slow = kelk::probe(map, p.s0, p.inputs, whole);
-  std::printf("%-16s probe %.5g (%d steps, %.4f s)  long %.5g (%d steps)  rel diff %.3f  "
-              "probe / sequential time %.3f  merge %.3g  %s\n",
-              name, quick.exponent, quick.steps, t_probe, slow.exponent, slow.steps,
+  std::printf("%-16s probe %.5g +- %.2g (%d steps, %.4f s)  long %.5g +- %.2g (%d steps)  "
+              "rel diff %.3f  probe / sequential time %.3f  merge %.3g  %s\n",
+              name, quick.exponent, quick.error, quick.steps, t_probe, slow.exponent,
+              slow.error, slow.steps,
               std::abs(quick.exponent - slow.exponent) / std::abs(slow.exponent),
               t_probe / t_seq, quick.merge_length, quick.verdict.c_str());
 }
@@ -200,10 +227,12 @@ TEST_CASE("probe report: default probe against a long estimate", "[.probe_report
   const int T = 100000;
   report_probe("gru (norm 0.5)", kelk::make_random_gru<double>(32, 8, 0.5, 1),
                kelk_test::random_problem<double>(1, T, 32, 8, 2));
-  report_probe("lorenz96 D=40", kelk::Lorenz96<double>(40, 8.0, 0.01),
-               kelk_test::random_problem<double>(1, T, 40, 0, 3, 2.0));
-  report_probe("lorenz96 D=5", kelk::Lorenz96<double>(5, 8.0, 0.01),
-               kelk_test::random_problem<double>(1, T, 5, 0, 4, 2.0));
+  for (const int seed : {3, 13, 23})  // three initial conditions
+    report_probe("lorenz96 D=40", kelk::Lorenz96<double>(40, 8.0, 0.01),
+                 kelk_test::random_problem<double>(1, T, 40, 0, seed, 2.0));
+  for (const int seed : {4, 14, 24})
+    report_probe("lorenz96 D=5", kelk::Lorenz96<double>(5, 8.0, 0.01),
+                 kelk_test::random_problem<double>(1, T, 5, 0, seed, 2.0));
 #ifdef KELK_HAVE_HDF5
   report_probe("argru",
                kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5"),

@@ -19,10 +19,16 @@
 namespace kelk {
 
 struct ProbeOptions {
-  /// Steps of each sequence's prefix to measure; 0: min(T, max(1000, T / 100)).
+  /// Most steps of each sequence's prefix to measure; 0: min(T, max(1000, T / 50)), which
+  /// keeps the probe near 4% of a sequential evaluation (two evaluations of f per step).
   int steps = 0;
-  /// Steps first discarded (the tangent aligning with the leading direction); -1: steps / 10.
+  /// Steps first discarded (the tangent aligning with the leading direction); -1:
+  /// min(100, steps / 10).
   int discard = -1;
+  /// Stop a sequence's probe early once the standard error of its exponent is at most this
+  /// fraction of the exponent's magnitude (checked every 50 steps, from 300 measured steps on);
+  /// 0: always measure `steps` steps.
+  double relative_error = 0.02;
   /// The perturbation the merge length is measured down to (block_jacobi's tolerance).
   double tolerance = 1e-7;
 };
@@ -31,22 +37,27 @@ struct ProbeResult {
   /// The largest Lyapunov exponent per step, mean over the sequences: perturbations grow (> 0)
   /// or shrink (< 0) by about e^exponent per step. -inf when the tangent vanished.
   double exponent = 0.0;
+  /// The exponent's standard error (batch means over 50-step chunks, combined over the
+  /// sequences); +inf when fewer than two chunks were measured.
+  double error = 0.0;
   double exponent_min = 0.0, exponent_max = 0.0;  ///< over the sequences
-  int steps = 0;                                  ///< steps measured per sequence
+  int steps = 0;  ///< steps probed (discarded ones included), the most over the sequences
   /// Steps for a perturbation of size 1 to shrink to `tolerance`, -ln(tolerance) / -exponent
-  /// (block_jacobi's merge length); +inf when the exponent is >= 0.
+  /// (block_jacobi's merge length); +inf when the exponent is not below 0 by two errors.
   double merge_length = std::numeric_limits<double>::infinity();
-  /// exponent < 0 and merge_length < T: parallel evaluation can pay.
+  /// exponent + 2 error < 0 and merge_length < T: parallel evaluation can pay.
   bool predictable = false;
   std::string verdict;  ///< in plain words
 };
 
 /// Estimates the largest Lyapunov exponent of `map` along the trajectory from s0 with `inputs`:
-/// per sequence, a tangent vector v is carried along the first `steps` steps by one finite-
-/// difference Jacobian-vector product per step (f(s + eps v) - f(s)) / eps and renormalised;
-/// the exponent is the mean log of the growth factors after the first `discard` steps (the
-/// one-column QR method). Costs 2 steps per measured step: about 2 (steps / T) of a
-/// sequential evaluation. Runs on `space`, one thread per sequence.
+/// per sequence, a tangent vector v is carried along the prefix by one finite-difference
+/// Jacobian-vector product per step (f(s + eps v) - f(s)) / eps and renormalised; the exponent
+/// is the mean log of the growth factors after the first `discard` steps (the one-column QR
+/// method), its standard error that of the means over 50-step chunks. A sequence stops once
+/// that error is below `relative_error` of the exponent (a contracting map within a few hundred
+/// steps), else after `steps`. Costs two evaluations of f per probed step: at most about
+/// 2 steps / T of a sequential evaluation. Runs on `space`, one thread per sequence.
 template <class ExecutionSpace, class StepMap>
 ProbeResult probe(
     const ExecutionSpace& space, const StepMap& map,
@@ -67,14 +78,19 @@ ProbeResult probe(
     fail("s0 (B, D) and inputs (B, T, Din) do not match the map");
   if (options.steps < 0) fail("steps must be >= 0 (0: automatic)");
   if (!(options.tolerance > 0 && options.tolerance < 1)) fail("tolerance must be in (0, 1)");
-  const int n = std::min(T, options.steps > 0 ? options.steps : std::max(1000, T / 100));
-  const int discard = options.discard >= 0 ? std::min(options.discard, n - 1) : n / 10;
+  if (!(options.relative_error >= 0)) fail("relative_error must be >= 0");
+  const int n = std::min(T, options.steps > 0 ? options.steps : std::max(1000, T / 50));
+  const int discard =
+      options.discard >= 0 ? std::min(options.discard, n - 1) : std::min(100, n / 10);
+  const double relative_error = options.relative_error;
+  constexpr int chunk = 50, min_chunks = 6;  // batch means: 50-step chunks, at least 300 steps
   const int S = std::max(1, map.scratch_size());
   Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> work(
       Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::work"), B,
       S + 5 * D);
-  Kokkos::View<double*, memory_space> exponents(
-      Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::exponents"), B);
+  // per sequence: exponent, standard error, steps probed
+  Kokkos::View<double* [3], memory_space> estimates(
+      Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::estimates"), B);
   const Scalar root_eps = std::sqrt(std::numeric_limits<Scalar>::epsilon());
   Kokkos::parallel_for(
       "kelk::probe", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B), KOKKOS_LAMBDA(int b) {
@@ -88,9 +104,10 @@ ProbeResult probe(
           s[d] = s0(b, d);
           v[d] = Scalar(1) / impl::sqrt(Scalar(D));
         }
-        double sum = 0;
-        bool vanished = false;
-        for (int t = 0; t < n && !vanished; ++t) {
+        double sum = 0, part = 0, means = 0, squares = 0;  // logs; per chunk; chunk means
+        int chunks = 0, t = 0;
+        bool vanished = false, overflowed = false;
+        while (t < n) {
           const Scalar* u = inputs.data() + (std::int64_t(b) * T + t) * Din;
           Scalar scale = Scalar(1);
           for (int d = 0; d < D; ++d) scale = impl::abs(s[d]) > scale ? impl::abs(s[d]) : scale;
@@ -104,37 +121,68 @@ ProbeResult probe(
             norm2 += w * w;
           }
           const double norm = impl::sqrt(norm2);
-          if (!(norm > 0) || !impl::is_finite(norm)) {
-            vanished = !(norm > 0);
-            if (!vanished) sum = impl::infinity<double>();
-            break;
-          }
-          if (t >= discard) sum += impl::log(norm);
+          vanished = !(norm > 0);
+          overflowed = !vanished && !impl::is_finite(norm);
+          if (vanished || overflowed) break;
           for (int d = 0; d < D; ++d) {
             v[d] = Scalar((double(fp[d]) - double(f[d])) / double(eps) / norm);
             s[d] = f[d];
           }
+          ++t;
+          if (t <= discard) continue;
+          sum += impl::log(norm);
+          part += impl::log(norm);
+          if ((t - discard) % chunk != 0) continue;
+          means += part / chunk;
+          squares += (part / chunk) * (part / chunk);
+          part = 0;
+          ++chunks;
+          if (relative_error > 0 && chunks >= min_chunks) {
+            const double mean = means / chunks;
+            const double var = (squares - chunks * mean * mean) / (chunks - 1);
+            if (var <= relative_error * relative_error * mean * mean * chunks) break;
+          }
         }
-        exponents(b) = vanished ? -impl::infinity<double>()
-                                : sum / double(n - discard);
+        double exponent = sum / double(t > discard ? t - discard : 1), error;
+        if (vanished || overflowed) {
+          exponent = overflowed ? impl::infinity<double>() : -impl::infinity<double>();
+          error = 0;
+        } else if (chunks >= 2) {
+          const double mean = means / chunks;
+          const double var = (squares - chunks * mean * mean) / (chunks - 1);
+          error = impl::sqrt((var > 0 ? var : 0) / chunks);
+        } else {
+          error = impl::infinity<double>();
+        }
+        estimates(b, 0) = exponent;
+        estimates(b, 1) = error;
+        estimates(b, 2) = t;
       });
-  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), exponents);
+  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), estimates);
   ProbeResult r;
-  r.steps = n;
-  r.exponent_min = r.exponent_max = h(0);
-  double mean = 0;
+  r.exponent_min = r.exponent_max = h(0, 0);
+  double mean = 0, variance = 0;
   for (int b = 0; b < B; ++b) {
-    mean += h(b) / B;
-    r.exponent_min = std::min(r.exponent_min, h(b));
-    r.exponent_max = std::max(r.exponent_max, h(b));
+    mean += h(b, 0) / B;
+    variance += h(b, 1) * h(b, 1) / (double(B) * B);
+    r.exponent_min = std::min(r.exponent_min, h(b, 0));
+    r.exponent_max = std::max(r.exponent_max, h(b, 0));
+    r.steps = std::max(r.steps, int(h(b, 2)));
   }
   r.exponent = mean;
-  if (r.exponent < 0) r.merge_length = -std::log(options.tolerance) / -r.exponent;
-  r.predictable = r.exponent < 0 && r.merge_length < T;
-  char text[256];
+  r.error = std::sqrt(variance);
+  const bool contracting = r.exponent + 2 * r.error < 0;  // false for a NaN
+  if (contracting) r.merge_length = -std::log(options.tolerance) / -r.exponent;
+  r.predictable = contracting && r.merge_length < T;
+  char text[320];
   if (!std::isfinite(r.exponent) && r.exponent > 0)
     std::snprintf(text, sizeof text, "unbounded: the trajectory overflows; evaluate sequentially");
-  else if (r.exponent >= 0)
+  else if (!(std::abs(r.exponent) > 2 * r.error))
+    std::snprintf(text, sizeof text,
+                  "neutral: the exponent %.3g +- %.2g per step is indistinguishable from 0 "
+                  "over %d steps; nothing is forgotten quickly, evaluate sequentially",
+                  r.exponent, r.error, r.steps);
+  else if (r.exponent > 0)
     std::snprintf(text, sizeof text,
                   "chaotic: evaluate sequentially (perturbations grow by e^%.3g per step)",
                   r.exponent);
@@ -175,8 +223,9 @@ struct MethodChoice {
 };
 
 /// The rule of method = "auto" (ALGORITHMS.md section 13), for sequences of T steps:
-///   - chaotic or weakly predictable (exponent >= 0, or merge length >= T / 2): sequential;
-///     every parallel method needs about T sequential steps of work there;
+///   - chaotic, neutral or weakly predictable (the exponent not below 0 by two standard errors,
+///     so merge length +inf, or merge length >= T / 2): sequential; every parallel method needs
+///     about T sequential steps of work there;
 ///   - a single worker (one rank, one thread, no device): sequential, nothing to share;
 ///   - a device: quasi_deer, whose diagonal scans keep ~1e5 threads busy;
 ///   - else block_jacobi, whose blocks of T / (ranks x threads) steps cost about one
@@ -185,11 +234,13 @@ struct MethodChoice {
 inline MethodChoice choose_method(const ProbeResult& p, int T, const Resources& r) {
   char text[320];
   const long workers = long(std::max(1, r.time_ranks)) * std::max(1, r.threads);
-  if (!(p.exponent < 0) || !(p.merge_length < 0.5 * T)) {
+  if (!(p.merge_length < 0.5 * T)) {
+    const bool contracting = p.merge_length < std::numeric_limits<double>::infinity();
     std::snprintf(text, sizeof text,
-                  "largest Lyapunov exponent %.3g per step%s: a parallel method would need "
-                  "about T = %d sequential steps of work",
-                  p.exponent, p.exponent < 0 ? " but merge length beyond T / 2" : "", T);
+                  "largest Lyapunov exponent %.3g +- %.2g per step%s: a parallel method would "
+                  "need about T = %d sequential steps of work",
+                  p.exponent, p.error,
+                  contracting ? ", merge length beyond T / 2" : ", not below 0 by two errors", T);
     return {Method::sequential, text};
   }
   if (workers == 1 && !r.device) {
