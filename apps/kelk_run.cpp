@@ -560,27 +560,29 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     // the predictability probe (rank 0's sequences, from their start) and method = "auto"
     kelk::io::Attributes probe_attributes;
     if (cfg.probe || cfg.method_auto) {
-      double values[5] = {0, 0, 0, 0, 0};  // exponent, min, max, steps, merge length
+      double values[6] = {0, 0, 0, 0, 0, 0};  // exponent, error, min, max, steps, merge length
       std::string verdict;
       kelk::impl::collective_check(comm, [&] {
         if (rank != 0) return;
         const auto p = kelk::probe(map, kelk::BatchView<const Scalar>(block->s0),
                                    kelk::SequenceView<const Scalar>(block->inputs));
-        values[0] = p.exponent, values[1] = p.exponent_min, values[2] = p.exponent_max;
-        values[3] = p.steps, values[4] = p.merge_length;
+        values[0] = p.exponent, values[1] = p.error, values[2] = p.exponent_min;
+        values[3] = p.exponent_max, values[4] = p.steps, values[5] = p.merge_length;
         verdict = p.verdict;
       });
-      MPI_Bcast(values, 5, MPI_DOUBLE, 0, comm);
+      MPI_Bcast(values, 6, MPI_DOUBLE, 0, comm);
       broadcast(comm, verdict);
       kelk::ProbeResult p;
-      p.exponent = values[0], p.exponent_min = values[1], p.exponent_max = values[2];
-      p.steps = int(values[3]), p.merge_length = values[4], p.verdict = verdict;
+      p.exponent = values[0], p.error = values[1], p.exponent_min = values[2];
+      p.exponent_max = values[3], p.steps = int(values[4]), p.merge_length = values[5];
+      p.verdict = verdict;
       if (talk)
-        std::printf("probe: largest Lyapunov exponent %.4g per step (sequences %.4g .. %.4g, "
-                    "%d steps each), merge length %.4g steps\n  %s\n",
-                    p.exponent, p.exponent_min, p.exponent_max, p.steps, p.merge_length,
-                    verdict.c_str());
+        std::printf("probe: largest Lyapunov exponent %.4g +- %.2g per step (sequences %.4g .. "
+                    "%.4g, up to %d steps each), merge length %.4g steps\n  %s\n",
+                    p.exponent, p.error, p.exponent_min, p.exponent_max, p.steps,
+                    p.merge_length, verdict.c_str());
       probe_attributes = {{"probe_exponent", p.exponent},
+                          {"probe_exponent_error", p.error},
                           {"probe_exponent_min", p.exponent_min},
                           {"probe_exponent_max", p.exponent_max},
                           {"probe_steps", std::int64_t(p.steps)},
