@@ -119,6 +119,57 @@ TEST_CASE("trust region: the fidelity rule of sigma2 auto", "[auto]") {
   CHECK(high.sigma2() == TrustRegion::largest);
 }
 
+TEST_CASE("trust region: quasi_elk's rule of sigma2 auto", "[auto]") {
+  using kelk::impl::QuasiTrustRegion;
+  QuasiTrustRegion r(100);
+  // q = 1.2 is accepted and leaves sigma2; the 10th accepted step in a row grows it by 1.25
+  for (int i = 0; i < 9; ++i) CHECK(r.judge(1, 1.44, true));
+  CHECK(r.sigma2() == 100);
+  CHECK(r.judge(1, 1.44, true));
+  CHECK(r.sigma2() == 125);
+  CHECK(r.judge(16, 4, true));  // q = 1/2: grows at once
+  CHECK(r.sigma2() == 125 * 1.25);
+  CHECK(!r.judge(16, 36, true));  // q = 1.5: rejected, / 2, then / 4
+  CHECK(r.sigma2() == 125 * 1.25 / 2);
+  CHECK(!r.judge(16, 36, true));
+  CHECK(r.sigma2() == 125 * 1.25 / 8);
+  CHECK(!r.judge(16, 0, false));  // non-finite
+  CHECK(!r.judge(16, std::numeric_limits<double>::quiet_NaN(), true));
+  // the merit brake: iterates whose merit grows by 1.1 a step, q = 0.9 (accepted, no growth
+  // by q); after 10 steps the run grows sigma2, the 20th sees 1.1^19 > 3 times the merit 20
+  // iterates back and divides it by 4
+  QuasiTrustRegion b(100);
+  double merit = 1;
+  for (int i = 1; i <= 19; ++i, merit *= 1.1) CHECK(b.judge(merit, 0.81 * merit, true));
+  CHECK(b.sigma2() == 125);
+  CHECK(b.judge(merit, 0.81 * merit, true));
+  CHECK(b.sigma2() == 125.0 / 4);
+  // the cap: a brake while converging (a merit below 1e-6 of the first iterate's) caps sigma2
+  // at half the value it braked at; a brake in the transient caps nothing
+  for (const double first : {1e9, 1.0}) {
+    QuasiTrustRegion c(100);
+    CHECK(c.judge(first, 0.81 * first, true));
+    double m = 1e-3, before = c.sigma2();
+    while (c.sigma2() >= before) {  // merits growing by 1.1 a step until the brake
+      before = c.sigma2();
+      CHECK(c.judge(m, 0.81 * m, true));
+      m *= 1.1;
+    }
+    CHECK(c.sigma2() == before / 4);
+    for (int i = 0; i < 100; ++i) CHECK(c.judge(m, 0.25 * m, true));  // q = 1/2: growth
+    if (first > 1)
+      CHECK(c.sigma2() == before / 2);
+    else
+      CHECK(c.sigma2() > 1e6 * before);
+  }
+  // the dispatcher picks the method's rule
+  kelk::impl::AdaptiveSigma2 elk(kelk::Method::elk, 100), quasi(kelk::Method::quasi_elk, 100);
+  CHECK(elk.judge(16, 1, true));
+  CHECK(quasi.judge(16, 1, true));
+  CHECK(elk.sigma2() == 200);
+  CHECK(quasi.sigma2() == 125);
+}
+
 namespace {
 /// sigma2 auto from the published starting value against the sequential evaluation: converged,
 /// every iterate finite, the history's sigma2 and accept/reject consistent.
@@ -173,8 +224,9 @@ TEST_CASE("sigma2 auto: elk and quasi_elk converge to the sequential trajectory"
 #ifdef KELK_HAVE_HDF5
   const auto argru =
       kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5");
-  check_sigma2_auto(argru, kelk_test::random_problem<double>(1, 10000, 4, 1, 2026, 0.0),
-                    kelk::Method::elk);
+  const auto pa = kelk_test::random_problem<double>(1, 10000, 4, 1, 2026, 0.0);
+  check_sigma2_auto(argru, pa, kelk::Method::elk);
+  check_sigma2_auto(argru, pa, kelk::Method::quasi_elk);
 #endif
   SECTION("a fixed sigma2 never rejects and records its value") {
     kelk::SolveOptions o;
@@ -341,4 +393,20 @@ TEST_CASE("sigma2 report: fixed values and auto on the AR GRU and Lorenz-96", "[
   const kelk::Lorenz96<double> l96(5, 8.0, 0.01);
   report_sigma2("lorenz96 ic 1", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 3, 2.0));
   report_sigma2("lorenz96 ic 2", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 4, 2.0));
+}
+
+// The held-out cases: quasi_elk's rule was tuned on the four cases above and checked on these
+TEST_CASE("sigma2 report: held-out AR GRU drivers and Lorenz-96 initial conditions",
+          "[.sigma2_heldout]") {
+  std::printf("| case | method | sigma2 | iterations to 1e-8 | time [s] | iterations run | "
+              "rejected | max abs s |\n");
+#ifdef KELK_HAVE_HDF5
+  const auto argru =
+      kelk::load_argru<double>(std::string(KELK_INPUT_DIR) + "/argru/argru_weights.h5");
+  report_sigma2("argru seed 7", argru, kelk_test::random_problem<double>(1, 10000, 4, 1, 7, 0.0));
+  report_sigma2("argru seed 8", argru, kelk_test::random_problem<double>(1, 10000, 4, 1, 8, 0.0));
+#endif
+  const kelk::Lorenz96<double> l96(5, 8.0, 0.01);
+  report_sigma2("lorenz96 ic 11", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 11, 2.0));
+  report_sigma2("lorenz96 ic 12", l96, kelk_test::random_problem<double>(1, 1000, 5, 0, 12, 2.0));
 }

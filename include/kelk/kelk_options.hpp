@@ -97,10 +97,13 @@ struct SolveOptions {
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
   std::optional<double> sigma2;
   /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section 5.1):
-  /// a candidate becomes the iterate only if it is finite and its linearised model's error
-  /// there is at most the current iterate's residual (both as sums of squares over all steps);
-  /// otherwise it is rejected, the iterate kept and sigma^2 shrunk. sigma^2 grows while the
-  /// model's error stays below half the residual. `sigma2` (or the default) is where it starts;
+  /// elk: a candidate becomes the iterate only if it is finite and its linearised model's
+  /// error there is at most the current iterate's residual (both as sums of squares over all
+  /// steps); otherwise it is rejected, the iterate kept and sigma^2 shrunk. sigma^2 grows while
+  /// the model's error stays below half the residual. quasi_elk (whose diagonal model errs to
+  /// first order): rejected above 1.3 times the residual, sigma^2 grown gently after runs of
+  /// accepted steps and cut when the merit grows 3-fold over 20 iterates. `sigma2` (or the
+  /// default) is where it starts;
   /// the solve stops when the iterate's residual max |s_t - f(s_{t-1}, u_t)| is at most atol.
   /// false: sigma^2 fixed, as published.
   bool sigma2_auto = false;

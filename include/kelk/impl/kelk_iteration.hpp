@@ -303,7 +303,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   // sigma2 auto (ALGORITHMS.md section 5.1): the trust region judges each candidate by its
   // linear model's error against the merit of the current iterate, both summed over all ranks
   const bool adaptive = kalman && options.sigma2_auto;
-  TrustRegion region(sigma2);
+  AdaptiveSigma2 region(options.method, sigma2);
   double merit_now = 0;
   Problem<ExecutionSpace, StepMap> candidate = p;
   candidate.states = method.next;
