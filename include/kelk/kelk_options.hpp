@@ -102,8 +102,8 @@ struct SolveOptions {
   /// steps); otherwise it is rejected, the iterate kept and sigma^2 shrunk. sigma^2 grows while
   /// the model's error stays below half the residual. quasi_elk (whose diagonal model errs to
   /// first order): rejected above 1.3 times the residual, sigma^2 grown gently after runs of
-  /// accepted steps and cut when the merit grows 3-fold over 20 iterates. `sigma2` (or the
-  /// default) is where it starts;
+  /// accepted steps, cut when the merit grows 3-fold over 20 iterates and, once converging,
+  /// capped at half the value so cut. `sigma2` (or the default) is where it starts;
   /// the solve stops when the iterate's residual max |s_t - f(s_{t-1}, u_t)| is at most atol.
   /// false: sigma^2 fixed, as published.
   bool sigma2_auto = false;

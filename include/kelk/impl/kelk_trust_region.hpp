@@ -12,10 +12,31 @@
 
 namespace kelk::impl {
 
-/// The bounds of sigma^2 under sigma2 auto.
-struct TrustRegionBounds {
+/// What the rules of sigma2 auto share: sigma^2 within its bounds, the fidelity q of the last
+/// candidate judged, and the shrinking on a rejection.
+class TrustRegionBase {
+ public:
   static constexpr double smallest = 1e-12;  ///< sigma^2 never shrinks below (k = 1 - 1e-12)
   static constexpr double largest = 1e16;    ///< nor grows above (DEER to round-off)
+
+  double sigma2() const { return sigma2_; }
+  /// The fidelity q of the last candidate judged.
+  double fidelity() const { return q_; }
+  /// sigma^2 is at its lower bound: a rejection there means the trust region cannot shrink.
+  bool at_floor() const { return sigma2_ <= smallest; }
+
+ protected:
+  explicit TrustRegionBase(double sigma2) : sigma2_(std::clamp(sigma2, smallest, largest)) {}
+  /// A rejection: sigma^2 / nu, nu doubling with every rejection in a row (2, 4, 8, ...).
+  void shrink() {
+    sigma2_ /= nu_;
+    nu_ *= 2;
+  }
+  void clamp() { sigma2_ = std::clamp(sigma2_, smallest, largest); }
+
+  double sigma2_;
+  double nu_ = 2.0;
+  double q_ = 0.0;
 };
 
 /// elk's trust-region rule under sigma2 auto. A candidate computed with sigma^2 is judged by the
@@ -32,15 +53,9 @@ struct TrustRegionBounds {
 /// neither, so a merit test rejects every step once sigma^2 has shrunk; and the exact
 /// Levenberg-Marquardt step (with the smoother) stalls at merits of 1e-5 on the AR GRU, its
 /// Jacobian being ill-conditioned over long sequences. Measured in docs/PERFORMANCE.md.
-class TrustRegion : public TrustRegionBounds {
+class TrustRegion : public TrustRegionBase {
  public:
-  explicit TrustRegion(double sigma2) : sigma2_(std::clamp(sigma2, smallest, largest)) {}
-
-  double sigma2() const { return sigma2_; }
-  /// The fidelity q of the last candidate judged.
-  double fidelity() const { return q_; }
-  /// sigma^2 is at its lower bound: a rejection there means the trust region cannot shrink.
-  bool at_floor() const { return sigma2_ <= smallest; }
+  explicit TrustRegion(double sigma2) : TrustRegionBase(sigma2) {}
 
   /// Judges a candidate from the current iterate's merit sum |r_t|^2 and the candidate's model
   /// error sum |A_t m_{t-1} + b_t - f(m_{t-1})|^2 (both over all ranks) and whether the
@@ -55,17 +70,11 @@ class TrustRegion : public TrustRegionBounds {
         sigma2_ /= 2;
       nu_ = 2;
     } else {
-      sigma2_ /= nu_;
-      nu_ *= 2;
+      shrink();
     }
-    sigma2_ = std::clamp(sigma2_, smallest, largest);
+    clamp();
     return accept;
   }
-
- private:
-  double sigma2_;
-  double nu_ = 2.0;
-  double q_ = 0.0;
 };
 
 /// quasi_elk's trust-region rule under sigma2 auto. With Jacobian diagonals the model error is
@@ -84,18 +93,14 @@ class TrustRegion : public TrustRegionBounds {
 ///     The AR GRU's brakes all come in its transient (merits above 1e-2 of the first), where a
 ///     cap would hold sigma^2 below the values it converges with.
 /// Measured in docs/PERFORMANCE.md ("ELK without tuning").
-class QuasiTrustRegion : public TrustRegionBounds {
+class QuasiTrustRegion : public TrustRegionBase {
  public:
   static constexpr double reject_above = 1.3, grow_below = 0.5, growth = 1.25, brake_growth = 3,
                           brake = 4;
   static constexpr int run = 10, window = 20;
   static constexpr double converging = 1e-6, cap = 0.5;
 
-  explicit QuasiTrustRegion(double sigma2) : sigma2_(std::clamp(sigma2, smallest, largest)) {}
-
-  double sigma2() const { return sigma2_; }
-  double fidelity() const { return q_; }
-  bool at_floor() const { return sigma2_ <= smallest; }
+  explicit QuasiTrustRegion(double sigma2) : TrustRegionBase(sigma2) {}
 
   /// As TrustRegion::judge.
   bool judge(double merit, double model_error, bool finite) {
@@ -117,19 +122,15 @@ class QuasiTrustRegion : public TrustRegionBounds {
         accepted_ = 0;
       }
     } else {
-      sigma2_ /= nu_;
-      nu_ *= 2;
+      shrink();
       accepted_ = 0;
       if (!merits_.empty()) merits_.pop_back();  // the iterate stays: counted once
     }
-    sigma2_ = std::clamp(sigma2_, smallest, largest);
+    clamp();
     return accept;
   }
 
  private:
-  double sigma2_;
-  double nu_ = 2.0;
-  double q_ = 0.0;
   int accepted_ = 0;            ///< accepted steps in a row since sigma^2 last changed
   std::deque<double> merits_;  ///< the last `window` iterates' merits
   double first_merit_ = -1;     ///< the first iterate's merit
