@@ -12,8 +12,8 @@
 
 namespace kelk::impl {
 
-/// What the rules of sigma2 auto share: sigma^2 within its bounds, the fidelity q of the last
-/// candidate judged, and the shrinking on a rejection.
+/// What the rules of sigma2 auto share: sigma^2 within its bounds, the fidelity test of a
+/// candidate and the shrinking on a rejection.
 class TrustRegionBase {
  public:
   static constexpr double smallest = 1e-12;  ///< sigma^2 never shrinks below (k = 1 - 1e-12)
@@ -27,10 +27,21 @@ class TrustRegionBase {
 
  protected:
   explicit TrustRegionBase(double sigma2) : sigma2_(std::clamp(sigma2, smallest, largest)) {}
-  /// A rejection: sigma^2 / nu, nu doubling with every rejection in a row (2, 4, 8, ...).
-  void shrink() {
-    sigma2_ /= nu_;
-    nu_ *= 2;
+  /// The fidelity test, from the current iterate's merit sum |r_t|^2, the candidate's model
+  /// error sum |A_t m_{t-1} + b_t - f(m_{t-1})|^2 (both over all ranks) and whether the
+  /// candidate is finite: accepted when finite with q <= reject_above (a NaN q rejects).
+  /// An acceptance resets nu to 2; a rejection divides sigma^2 by nu, which doubles with every
+  /// rejection in a row (2, 4, 8, ...).
+  bool test(double merit, double model_error, bool finite, double reject_above) {
+    q_ = std::sqrt(model_error / merit);
+    const bool accept = finite && q_ <= reject_above;
+    if (accept) {
+      nu_ = 2;
+    } else {
+      sigma2_ /= nu_;
+      nu_ *= 2;
+    }
+    return accept;
   }
   void clamp() { sigma2_ = std::clamp(sigma2_, smallest, largest); }
 
@@ -57,21 +68,14 @@ class TrustRegion : public TrustRegionBase {
  public:
   explicit TrustRegion(double sigma2) : TrustRegionBase(sigma2) {}
 
-  /// Judges a candidate from the current iterate's merit sum |r_t|^2 and the candidate's model
-  /// error sum |A_t m_{t-1} + b_t - f(m_{t-1})|^2 (both over all ranks) and whether the
-  /// candidate is finite; sets the next sigma^2 and returns whether to accept it.
+  /// Judges a candidate (the arguments of TrustRegionBase::test); sets the next sigma^2 and
+  /// returns whether to accept it.
   bool judge(double merit, double model_error, bool finite) {
-    q_ = std::sqrt(model_error / merit);
-    const bool accept = finite && q_ <= 1.0;  // false for a NaN q too
-    if (accept) {
-      if (q_ <= 0.5)
-        sigma2_ *= 2;
-      else if (q_ > 0.9)
-        sigma2_ /= 2;
-      nu_ = 2;
-    } else {
-      shrink();
-    }
+    const bool accept = test(merit, model_error, finite, 1.0);
+    if (accept && q_ <= 0.5)
+      sigma2_ *= 2;
+    else if (accept && q_ > 0.9)
+      sigma2_ /= 2;
     clamp();
     return accept;
   }
@@ -113,16 +117,13 @@ class QuasiTrustRegion : public TrustRegionBase {
       merits_.clear();
       accepted_ = 0;
     }
-    q_ = std::sqrt(model_error / merit);
-    const bool accept = finite && q_ <= reject_above;  // false for a NaN q too
+    const bool accept = test(merit, model_error, finite, reject_above);
     if (accept) {
-      nu_ = 2;
       if (q_ <= grow_below || ++accepted_ >= run) {
         sigma2_ = std::min(sigma2_ * growth, ceiling_);
         accepted_ = 0;
       }
     } else {
-      shrink();
       accepted_ = 0;
       if (!merits_.empty()) merits_.pop_back();  // the iterate stays: counted once
     }
