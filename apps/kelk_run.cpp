@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -135,14 +136,39 @@ std::string resolve(const std::string& base, const std::string& path) {
   return path.empty() || path[0] == '/' ? path : base + path;
 }
 
-/// Throws if the model, input or deck path is not a regular file (a FIFO would block the read
-/// forever), if the output path is a folder, or if it names the same file as the model, input
-/// or deck (compared by device and inode, so `../` spellings and links count): writing it would
-/// destroy that file.
+/// `path` as the file system resolves it: its folder's real path and its name, so that `../`
+/// spellings and links to folders compare equal; empty if the folder does not exist.
+std::string resolved(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  char* real = ::realpath(folder.c_str(), nullptr);
+  if (!real) return "";
+  std::string r = std::string(real) + "/" + path.substr(slash == std::string::npos ? 0 : slash + 1);
+  std::free(real);
+  return r;
+}
+
+/// True if `a` and `b` name one file: the same device and inode when both exist, otherwise the
+/// same resolved path (a file still to be written).
+bool same_file(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  struct stat sa {}, sb {};
+  if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  const std::string ra = resolved(a);
+  return !ra.empty() && ra == resolved(b);
+}
+
+/// Throws if the model, input, deck or restart path is not a regular file (a FIFO would block
+/// the read forever), if the output or checkpoint path is a folder, or if a file this run
+/// writes is one it reads or the other one it writes (compared by device and inode, or by the
+/// resolved path of a file not yet there, so `../` spellings and links count): writing it would
+/// destroy that file. The checkpoint may be the restart file (it replaces it with a later
+/// iterate); the output may not (the final write would destroy the checkpoint resumed from).
 void check_paths(const RunConfig& cfg) {
-  const std::pair<const char*, const std::string*> others[] = {
+  const std::pair<const char*, const std::string*> read[] = {
       {"model", &cfg.model}, {"input", &cfg.input}, {"deck", &cfg.deck}, {"restart", &cfg.restart}};
-  for (const auto& [what, path] : others) {
+  for (const auto& [what, path] : read) {
     struct stat st {};
     if (!path->empty() && ::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode))
       throw std::invalid_argument("the " + std::string(what) + " file '" + *path +
@@ -152,20 +178,26 @@ void check_paths(const RunConfig& cfg) {
                                                                {"checkpoint", &cfg.checkpoint}};
   for (const auto& [kind, target] : written) {
     struct stat out {};
-    if (target->empty() || ::stat(target->c_str(), &out) != 0) continue;  // nothing to destroy
-    if (S_ISDIR(out.st_mode))
+    if (!target->empty() && ::stat(target->c_str(), &out) == 0 && S_ISDIR(out.st_mode))
       throw std::invalid_argument("the " + std::string(kind) + " path '" + *target +
                                   "' is a folder; name a file in it");
-    for (const auto& [what, path] : others) {
-      struct stat other {};
-      if (std::string(what) == "restart") continue;  // replacing the checkpoint is fine
-      if (::stat(path->c_str(), &other) == 0 && other.st_dev == out.st_dev &&
-          other.st_ino == out.st_ino)
-        throw std::invalid_argument("the " + std::string(kind) + " file '" + *target +
-                                    "' is the " + what + " file '" + *path +
-                                    "': writing it would destroy it; choose another path");
-    }
   }
+  const auto refuse = [](const char* kind, const std::string& target, const char* what,
+                         const std::string& path, const std::string& why) {
+    throw std::invalid_argument("the " + std::string(kind) + " file '" + target + "' is the " +
+                                what + " file '" + path + "': " + why + "; choose another path");
+  };
+  for (const auto& [kind, target] : written)
+    for (const auto& [what, path] : read)
+      if (std::string(kind) + what != "checkpointrestart" && same_file(*target, *path))
+        refuse(kind, *target, what, *path,
+               std::string(what) == "restart"
+                   ? "the final write would destroy the checkpoint this run resumes from"
+                   : "writing it would destroy it");
+  if (same_file(cfg.checkpoint, cfg.output))
+    refuse("checkpoint", cfg.checkpoint, "output", cfg.output,
+           "every checkpoint would replace the result (an interrupted run would leave an "
+           "unfinished iterate there)");
 }
 
 /// The deck file's bytes; throws if it cannot be read or is not a regular file.
@@ -223,19 +255,32 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
                                     cfg.deck + "'");
   };
   check_keys(deck, top, "");
-  // the value of `key` in `table` as T, if present; an error naming the key otherwise
+  // "solver." for the [solver] table, ...: how messages name a key of `table`
+  const auto prefix_of = [&](const toml::value& table) -> std::string {
+    for (const std::string name : {"solver", "parallel", "checkpoint", "adjoint"})
+      if (deck.contains(name) && &deck.at(name) == &table) return name + ".";
+    return "";
+  };
+  // the value of `key` in `table` as T, if present; an error naming the key if it has another
+  // type, or if it is an empty string (an empty path or name is never what was meant)
   const auto get = [&](const toml::value& table, const std::string& key,
                        auto type) -> std::optional<decltype(type)> {
     using T = decltype(type);
     if (!table.contains(key)) return std::nullopt;
     const toml::value& v = table.at(key);
+    const std::string option = "option '" + prefix_of(table) + key + "' in the input deck '" +
+                               cfg.deck + "'";
     try {
       if constexpr (std::is_same<T, double>::value)  // accept integers where floats go
         if (v.is_integer()) return double(toml::get<std::int64_t>(v));
+      if constexpr (std::is_same<T, std::string>::value)
+        if (v.is_string() && toml::get<std::string>(v).empty())
+          throw std::invalid_argument(option + " is empty; give a value or leave it out");
       return toml::get<T>(v);
+    } catch (const std::invalid_argument&) {
+      throw;
     } catch (const std::exception& e) {
-      throw std::invalid_argument("option '" + key + "' in the input deck '" + cfg.deck +
-                                  "' has the wrong type:\n" + e.what());
+      throw std::invalid_argument(option + " has the wrong type:\n" + e.what());
     }
   };
   const std::string text, base = folder_of(cfg.deck);
@@ -366,14 +411,25 @@ Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
           {"options", options}};
 }
 
-/// Checks that cfg.restart is a checkpoint of this run; returns its iteration count and fills
-/// its history.
-int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
-                    std::vector<kelk::IterationRecord>& history) {
+/// What a checkpoint says of its iterate.
+struct Checkpoint {
+  int iteration = 0;       ///< the iteration whose iterate it holds
+  bool converged = false;  ///< that iterate met the stopping rule ...
+  double atol = 0, rtol = 0;  ///< ... with these tolerances
+};
+
+/// Checks that cfg.restart is a checkpoint of this run; returns what it says of its iterate and
+/// fills its history.
+Checkpoint read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
+                           std::vector<kelk::IterationRecord>& history) {
   const auto file = kelk::hdf5::File::open_read(cfg.restart);
   if (!file.has_attribute("checkpoint_iteration"))
     throw std::invalid_argument("'" + cfg.restart + "' is not a kelk-run checkpoint (it has no " +
                                 "'checkpoint_iteration' attribute)");
+  if (!file.has_checksum("states"))
+    throw std::invalid_argument("the checkpoint '" + cfg.restart + "' carries no checksum of " +
+                                "its states (written by an older kelk-run, or rewritten): it " +
+                                "cannot be verified; run again from the start");
   for (const auto& [what, value] : fingerprint) {
     const std::string name = "checkpoint_" + what;
     const std::string stored =
@@ -397,7 +453,14 @@ int read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
       history[i].accepted = accepted[i] != 0;
     }
   }
-  return int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
+  Checkpoint c;
+  c.iteration = int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
+  if (file.has_attribute("checkpoint_converged")) {  // older checkpoints lack it: resume them
+    c.converged = file.read_attribute<std::int64_t>("checkpoint_converged") != 0;
+    c.atol = file.read_attribute<double>("checkpoint_atol");
+    c.rtol = file.read_attribute<double>("checkpoint_rtol");
+  }
+  return c;
 }
 
 /// The gradients of an [adjoint] run, this rank's blocks, and how they go into the output file.
@@ -602,14 +665,35 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                       choice.reason.c_str());
       }
     }
+    // sigma2 (a number or auto) only steers elk and quasi_elk; an invalid number is refused for
+    // every method (by kelk::solve), a valid one given to another method is said to be unused
+    const bool kalman =
+        options.method == kelk::Method::elk || options.method == kelk::Method::quasi_elk;
+    if (talk && !kalman && (options.sigma2 || options.sigma2_auto) &&
+        (!options.sigma2 || (*options.sigma2 > 0 && std::isfinite(*options.sigma2))))
+      std::fprintf(stderr,
+                   "kelk-run: warning: sigma2 = %s is ignored: only elk and quasi_elk use it, "
+                   "this run uses %s\n",
+                   options.sigma2_auto ? "auto" : kelk::impl::number(*options.sigma2).c_str(),
+                   kelk::to_string(options.method).c_str());
     // checkpoint and restart (every rank takes the same decisions)
     Fingerprint fingerprint;
     if (!cfg.checkpoint.empty() || !cfg.restart.empty())
       fingerprint = fingerprint_of(cfg, options, shape, part, comm, *block);
     int offset = 0;                              // iterations done before the restart
     std::vector<kelk::IterationRecord> earlier;  // and their history
+    const double atol = options.atol ? *options.atol : kelk::default_atol<Scalar>();
+    // the checkpoint's iterate met this run's stopping rule: it is the result, with no further
+    // iteration (a check of the recurrence only), as the uninterrupted run stopped there
+    bool resumed_converged = false;
     if (!cfg.restart.empty()) {
-      kelk::impl::collective_check(comm, [&] { offset = read_checkpoint(cfg, fingerprint, earlier); });
+      Checkpoint checkpoint;
+      kelk::impl::collective_check(comm, [&] {
+        checkpoint = read_checkpoint(cfg, fingerprint, earlier);
+      });
+      offset = checkpoint.iteration;
+      resumed_converged = checkpoint.converged && !cfg.iterations && !earlier.empty() &&
+                          checkpoint.atol == atol && checkpoint.rtol == options.rtol;
       kelk::impl::collective_check(comm, [&] {
         Kokkos::deep_copy(states, kelk::io::read_states_block<Scalar>(cfg.restart, comm, part));
       });
@@ -618,7 +702,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
       if (options.sigma2_auto && !earlier.empty() && earlier.back().sigma2 > 0)
         options.sigma2 = earlier.back().sigma2;
       const auto left = [&](int total) { return std::max(0, total - offset); };
-      if (cfg.iterations)
+      if (resumed_converged)
+        options.max_iter = 0;
+      else if (cfg.iterations)
         options.max_iter = left(*cfg.iterations);
       else if (options.max_iter)
         options.max_iter = left(*options.max_iter);
@@ -634,10 +720,12 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                   kelk::to_string(options.method).c_str(), ranks, part.batch_ranks, part.time_ranks,
                   Kokkos::DefaultExecutionSpace::name(), threads);
     }
+    if (talk && resumed_converged)
+      std::printf("restart: the iterate of iteration %d met the stopping rule; it is the result\n",
+                  offset);
     Kokkos::Timer timer, since_checkpoint;
     const bool progress = talk && !cfg.quiet;
-    const bool adaptive = options.sigma2_auto && (options.method == kelk::Method::elk ||
-                                                  options.method == kelk::Method::quasi_elk);
+    const bool adaptive = options.sigma2_auto && kalman;
     if (progress)
       std::printf("%6s %14s %16s %10s%s\n", "iter", "max |update|", "start residual", "time [s]",
                   adaptive ? "     sigma2  step" : "");
@@ -669,6 +757,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
         partial.history = records;
         auto attributes = kelk::io::describe(options, partial);
         attributes.push_back({"checkpoint_iteration", std::int64_t(it)});
+        attributes.push_back({"checkpoint_converged", std::int64_t(p.converged)});
+        attributes.push_back({"checkpoint_atol", atol});
+        attributes.push_back({"checkpoint_rtol", options.rtol});
         for (const auto& [what, value] : fingerprint)
           attributes.push_back({"checkpoint_" + what, value});
         kelk::io::write_output(cfg.checkpoint, comm, part, states, partial, attributes);
@@ -678,6 +769,12 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
       };
     kelk::SolveResult result = solver->solve(map, block->s0, block->inputs, states, options);
     const double wall = timer.seconds();
+    if (resumed_converged) {  // no iteration ran: the checkpoint's iterate and its last update
+      result.converged = true;
+      result.reason = kelk::StopReason::converged;
+      result.final_update = earlier.back().max_update;
+      earlier.back().max_residual = result.final_residual;
+    }
     if (!cfg.restart.empty()) {  // one count and one history, as if never interrupted
       result.iterations += offset;
       result.returned_iteration += offset;

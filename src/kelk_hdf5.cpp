@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <utility>
 
@@ -108,6 +109,39 @@ hid_t memory_space(bool scalar, const std::vector<hsize_t>& count) {
   const hid_t space = H5Screate_simple(1, &one, nullptr);
   H5Sselect_none(space);
   return space;
+}
+
+/// Chunk dimensions for a checksummed dataset (HDF5's filters, fletcher32 among them, need a
+/// chunked layout): the whole dataset while it takes at most 1 MiB, otherwise its largest
+/// dimension halved until a chunk does.
+std::vector<hsize_t> chunk_dims(std::vector<hsize_t> dims, std::size_t element_bytes) {
+  const auto bytes = [&] {
+    std::size_t n = element_bytes;
+    for (auto d : dims) n *= d;
+    return n;
+  };
+  while (bytes() > (std::size_t(1) << 20)) {
+    auto largest = std::max_element(dims.begin(), dims.end());
+    if (*largest <= 1) break;
+    *largest = (*largest + 1) / 2;
+  }
+  return dims;
+}
+
+/// True if HDF5's error stack holds a fletcher32 checksum failure.
+bool checksum_failed() {
+  bool found = false;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+        const std::string what = e->desc ? e->desc : "";
+        if (what.find("Fletcher32") != std::string::npos ||
+            what.find("fletcher32") != std::string::npos)
+          *static_cast<bool*>(data) = true;
+        return 0;
+      },
+      &found);
+  return found;
 }
 
 /// Transfer properties: collective MPI-IO for parallel files.
@@ -302,8 +336,12 @@ std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
   const Handle dxpl(transfer_properties(parallel_), H5Pclose);
   T dummy{};  // a rank with nothing to read still takes part in a collective read
   if (H5Dread(ds.get(), native_type<T>(), mem_space.get(), file_space.get(), dxpl.get(),
-              values.empty() ? &dummy : values.data()) < 0)
+              values.empty() ? &dummy : values.data()) < 0) {
+    if (checksum_failed())
+      throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' is damaged: its data do " +
+                  "not match their fletcher32 checksum");
     throw Error("kelk: reading dataset '" + dataset + "' from '" + path_ + "' failed");
+  }
   return values;
 }
 
@@ -319,17 +357,39 @@ void File::ensure_groups(const std::string& dataset) {
 }
 
 template <class T>
-void File::create_dataset(const std::string& dataset, const Shape& shape) {
+void File::create_dataset(const std::string& dataset, const Shape& shape, bool checksum) {
   ensure_groups(dataset);
   QuietErrors quiet;
   const std::vector<hsize_t> dims(shape.begin(), shape.end());
   const Handle space(shape.empty() ? H5Screate(H5S_SCALAR)
                                    : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
                      H5Sclose);
+  // a fletcher32 checksum on every chunk of a non-empty array, verified by every read
+  const Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (checksum && volume(shape) > 0 && !shape.empty()) {
+    const auto chunk = chunk_dims(dims, sizeof(T));
+    if (H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()) < 0 ||
+        H5Pset_fletcher32(dcpl.get()) < 0)
+      throw Error("kelk: cannot set a checksum on dataset '" + dataset + "' in '" + path_ + "'");
+  }
   const Handle ds(H5Dcreate2(id_, dataset.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
-                             H5P_DEFAULT, H5P_DEFAULT),
+                             dcpl.get(), H5P_DEFAULT),
                   H5Dclose);
   if (!ds.valid()) throw Error("kelk: cannot create dataset '" + dataset + "' in '" + path_ + "'");
+}
+
+bool File::has_checksum(const std::string& dataset) const {
+  const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
+  const Handle dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+  const int n = H5Pget_nfilters(dcpl.get());
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, config = 0;
+    std::size_t values = 0;
+    if (H5Pget_filter2(dcpl.get(), unsigned(i), &flags, &values, nullptr, 0, nullptr,
+                       &config) == H5Z_FILTER_FLETCHER32)
+      return true;
+  }
+  return false;
 }
 
 template <class T>
@@ -436,7 +496,7 @@ void File::write_attribute(const std::string& name, const T& value, const std::s
   template std::vector<T> File::read<T>(const std::string&, const Shape&) const;               \
   template std::vector<T> File::read_slab<T>(const std::string&, const Shape&, const Shape&)   \
       const;                                                                                   \
-  template void File::create_dataset<T>(const std::string&, const Shape&);                     \
+  template void File::create_dataset<T>(const std::string&, const Shape&, bool);               \
   template void File::write_slab<T>(const std::string&, const Shape&, const Shape&, const T*); \
   template void File::write<T>(const std::string&, const Shape&, const std::vector<T>&);
 KELK_HDF5_NUMERIC(float)

@@ -152,7 +152,7 @@ expect unknown_method unknown_method.toml "unknown method 'newton'"
 expect unknown_method_flag good.toml "unknown method 'newton'" --method newton
 expect unknown_option unknown_option.toml "unknown option 'solver.tolerance'"
 expect malformed_deck malformed.toml "cannot read the input deck"
-expect wrong_type wrong_type.toml "option 'max_iter'"
+expect wrong_type wrong_type.toml "option 'solver.max_iter' in the input deck 'wrong_type.toml' has the wrong type"
 expect sigma2_word sigma2_word.toml "option 'sigma2' in the input deck 'sigma2_word.toml' must be a number or \"auto\", got \"fast\""
 expect sigma2_flag good.toml "--sigma2 must be a number or auto, got 'fast'" --method elk --sigma2 fast
 expect missing_deck nonexistent.toml "cannot read the input deck"
@@ -178,6 +178,41 @@ fi
 mkdir -p a_folder && mkfifo fifo.h5
 OUT=a_folder expect output_is_folder good.toml "the output path 'a_folder' is a folder"
 expect input_is_fifo good.toml "the input file 'fifo.h5' is not a regular file" --input fifo.h5
+# a checkpoint or restart path that is the output path: refused before solving, whatever the
+# spelling (../, a link), and an existing output stays byte-identical
+"$mpiexec" -n 1 "$run" good.toml --quiet --output result.h5 --checkpoint ck.h5 --checkpoint-every 1 --iterations 1 >/dev/null 2>&1
+cp result.h5 keep_result.h5 && ln -sf result.h5 result_link.h5
+OUT=result.h5 expect checkpoint_is_output good.toml "the checkpoint file 'result.h5' is the output file 'result.h5': every checkpoint would replace the result" --checkpoint result.h5
+OUT=result.h5 expect checkpoint_is_output_dotdot good.toml "is the output file 'result.h5'" --checkpoint "../$(basename "$PWD")/result.h5"
+OUT=result.h5 expect checkpoint_is_output_link good.toml "the checkpoint file 'result_link.h5' is the output file" --checkpoint result_link.h5
+OUT=new_result.h5 expect checkpoint_is_new_output good.toml "the checkpoint file './new_result.h5' is the output file 'new_result.h5'" --checkpoint ./new_result.h5
+mkdir -p o && printf 'model = "../model.h5"\ninput = "../inputs.h5"\noutput = "out.h5"\n[checkpoint]\nfile = "out.h5"\nevery = 1\n' >o/deck_ck.toml
+cp result.h5 o/out.h5
+OUT=o/out.h5 expect deck_checkpoint_is_output o/deck_ck.toml "the checkpoint file 'o/out.h5' is the output file 'o/out.h5'"
+OUT=ck.h5 expect restart_is_output good.toml "the output file 'ck.h5' is the restart file 'ck.h5': the final write would destroy the checkpoint" --restart ck.h5
+printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "out.h5"\n[checkpoint]\nfile = ""\n' >ck_empty.toml
+expect deck_checkpoint_empty ck_empty.toml "option 'checkpoint.file' in the input deck 'ck_empty.toml' is empty"
+printf 'model = "model.h5"\ninput = ""\noutput = "out.h5"\n' >input_empty.toml
+expect deck_input_empty input_empty.toml "option 'input' in the input deck 'input_empty.toml' is empty"
+if cmp -s result.h5 keep_result.h5 && cmp -s o/out.h5 keep_result.h5 && [ ! -e new_result.h5 ]; then
+  echo "ok   the outputs named as checkpoints survived byte-identical"
+else
+  echo "FAIL: an output named as the checkpoint was changed or created"
+  failures=$((failures + 1))
+fi
+# sigma2 given to a method without a trust region: a warning, the run goes on (exit 0)
+for value in auto 0.5; do
+  rm -f out.h5
+  timeout 60 "$mpiexec" -n 2 "$run" good.toml --quiet --method deer --sigma2 "$value" >sigma2_deer.log 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ] && [ "$(grep -c "kelk-run: warning: sigma2 = $value is ignored: only elk and quasi_elk use it, this run uses deer" sigma2_deer.log)" -eq 1 ]; then
+    echo "ok   sigma2 = $value with deer: one warning, exit 0"
+  else
+    echo "FAIL sigma2 = $value with deer: exit $rc"; sed 's/^/    /' sigma2_deer.log
+    failures=$((failures + 1))
+  fi
+done
+expect sigma2_zero_deer good.toml "sigma2 must be finite and > 0, got 0" --method deer --sigma2 0
 # a command-line parse error exits 1, as the README says (one process, no launcher in between)
 timeout 60 "$mpiexec" -n 1 "$run" good.toml --max-iter ten >parse_error.log 2>&1
 rc=$?

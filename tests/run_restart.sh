@@ -47,6 +47,24 @@ for method in jacobi quasi_deer deer; do
   fi
 done
 
+# a checkpoint of the iterate that met the stopping rule restarts as converged: no further
+# iteration, the same states bitwise, the same count and history
+for method in deer quasi_deer jacobi elk; do
+  rm -f full.h5 conv.h5 ck.h5 resumed.h5
+  kelk deck.toml -q --method "$method" >/dev/null || fail "$method: the uninterrupted run"
+  kelk deck.toml -q --method "$method" --output conv.h5 --checkpoint ck.h5 --checkpoint-every 1 >/dev/null ||
+    fail "$method: the checkpointed run"
+  read -r k met <<<"$("$python" -c "import h5py; a = h5py.File('ck.h5').attrs; print(a['checkpoint_iteration'], a['checkpoint_converged'])")"
+  kelk deck.toml -q --method "$method" --output resumed.h5 --restart ck.h5 >converged.log ||
+    fail "$method: the restart from the converged checkpoint"
+  if [ "$met" = 1 ] && out=$(same full.h5 resumed.h5) && grep -q "restart: the iterate of iteration $k met the stopping rule" converged.log; then
+    echo "ok   $method (np $np): restarted from the converged checkpoint (iteration $k): $out"
+  else
+    fail "$method (np $np): restart from the converged checkpoint (iteration $k, converged '$met'): $out"
+    sed 's/^/    /' converged.log
+  fi
+done
+
 # the checkpoint signal, then SIGTERM, as SLURM's --signal=USR1@... and the time limit do
 rm -f full.h5 ck.h5 resumed.h5 part.h5
 kelk long.toml -q --method jacobi >/dev/null || fail "long: the uninterrupted run"
@@ -86,6 +104,47 @@ refuse method "its method is 'deer', this run's 'quasi_deer'" ck.h5 --method qua
 refuse precision "its precision is 'fp64', this run's 'fp32'" ck.h5 --method deer --precision fp32
 refuse input "does not match this run: its input is" ck.h5 --method deer --input other_inputs.h5
 refuse "not a checkpoint" "is not a kelk-run checkpoint" part.h5 --method deer
+# damaged data: 4 KiB of zeros written inside the checkpoint's states are found by their
+# fletcher32 checksum, and the restart is refused naming the dataset
+cp ck.h5 damaged.h5
+"$python" - <<'PY'
+import h5py
+with h5py.File("damaged.h5", "r") as f:
+    ds = f["states"]
+    assert ds.fletcher32, "the checkpoint's states carry no checksum"
+    offset = ds.id.get_chunk_info(0).byte_offset
+with open("damaged.h5", "r+b") as f:
+    f.seek(offset + 128)
+    f.write(bytes(4096))
+PY
+refuse "damaged states" "dataset 'states' in 'damaged.h5' is damaged: its data do not match their fletcher32 checksum" damaged.h5 --method deer
+"$python" - <<'PY'
+import h5py, shutil
+shutil.copy("ck.h5", "unchecked.h5")
+with h5py.File("unchecked.h5", "r+") as f:
+    states = f["states"][...]
+    del f["states"]
+    f["states"] = states  # the same values, stored without the checksum
+PY
+refuse "no checksum" "the checkpoint 'unchecked.h5' carries no checksum of its states" unchecked.h5 --method deer
+# ... and where only the last rank reads the damaged chunk (no rank waits for it)
+kelk long.toml -q --method jacobi --output part.h5 --checkpoint damaged_end.h5 --checkpoint-every 1 --iterations 1 >/dev/null
+"$python" - <<'PY'
+import h5py
+with h5py.File("damaged_end.h5", "r") as f:
+    ds = f["states"]
+    offset = ds.id.get_chunk_info(ds.id.get_num_chunks() - 1).byte_offset
+with open("damaged_end.h5", "r+b") as f:
+    f.seek(offset + 64)
+    f.write(bytes(4096))
+PY
+refused_long() { kelk long.toml -q --method jacobi --output refused.h5 --restart damaged_end.h5; }
+if refused_long >refuse.log 2>&1; then rc=0; else rc=$?; fi
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qF "dataset 'states' in 'damaged_end.h5' is damaged" refuse.log && [ ! -e refused.h5 ]; then
+  echo "ok   refused (damaged last chunk): $(grep 'kelk-run: error' refuse.log)"
+else
+  fail "refusal (damaged last chunk): exit $rc"; sed 's/^/    /' refuse.log
+fi
 if [ "$np" -gt 1 ]; then
   timeout 60 "$mpiexec" -n 1 "$run" deck.toml -q --method deer --output refused.h5 --restart ck.h5 >refuse.log 2>&1
   grep -qF "its ranks is '$np ranks, 1 over the batch', this run's '1 ranks" refuse.log &&

@@ -69,15 +69,20 @@ class File {
   template <class T>
   std::vector<T> read(const std::string& dataset, const Shape& expected_shape = {}) const;
   /// The hyperslab [offset, offset + count) of a dataset, row-major. Collective on a parallel
-  /// file (every rank calls it, each with its own slab, possibly empty).
+  /// file (every rank calls it, each with its own slab, possibly empty). A dataset whose
+  /// checksum does not match its data is an Error saying it is damaged.
   template <class T>
   std::vector<T> read_slab(const std::string& dataset, const Shape& offset,
                            const Shape& count) const;
 
   /// Creates a dataset of T elements (float, double, std::int64_t). Collective on a parallel
-  /// file. Groups on the way are created.
+  /// file. Groups on the way are created. With `checksum` (the default) a non-empty array is
+  /// stored in chunks of at most 1 MiB, each with HDF5's fletcher32 checksum, which every
+  /// read (kelk's, h5py's, h5dump's) verifies: a damaged dataset then fails to read.
   template <class T>
-  void create_dataset(const std::string& dataset, const Shape& shape);
+  void create_dataset(const std::string& dataset, const Shape& shape, bool checksum = true);
+  /// True if a dataset carries fletcher32 checksums.
+  bool has_checksum(const std::string& dataset) const;
   /// Writes the hyperslab [offset, offset + count) of an existing dataset from row-major data.
   /// Collective on a parallel file.
   template <class T>

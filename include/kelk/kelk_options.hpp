@@ -59,6 +59,10 @@ struct IterationProgress {
   /// (only sigma2_auto rejects; the iterate then stays, max_update 0)
   double sigma2 = 0.0;
   bool accepted = true;
+  /// This iteration's iterate met the stopping rule (its update within atol and rtol, and not
+  /// a safeguard's fixed point). jacobi and the DEER and ELK families with a fixed sigma2 know
+  /// it here; sigma2 auto and block_jacobi learn it at the next check, and report false.
+  bool converged = false;
 };
 
 struct SolveOptions {

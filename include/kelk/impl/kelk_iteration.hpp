@@ -318,10 +318,11 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   bool stopped = false;     // sigma2 auto: the iterate's residual met atol
   // an iteration's history record and progress report
   const auto report = [&](int it, double update, double residual, double step_sigma2,
-                          bool accepted) {
+                          bool accepted, bool converged) {
     if (options.record_history)
       result.history.push_back({it, update, residual, 0, 0, step_sigma2, accepted});
-    if (options.on_iteration) options.on_iteration({it, update, res, step_sigma2, accepted});
+    if (options.on_iteration)
+      options.on_iteration({it, update, res, step_sigma2, accepted, converged});
   };
   for (int it = 1; it <= max_iter; ++it) {
     // 1. linearise around iterate it-1 (which yields its residual) and solve
@@ -356,7 +357,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
         result.iterations = it;
         result.final_update = 0.0;
         result.reason = region.at_floor() ? StopReason::stalled : StopReason::max_iterations;
-        report(it, 0.0, res, step_sigma2, false);  // the iterate, and so its residual, stays
+        report(it, 0.0, res, step_sigma2, false, false);  // the iterate, and its residual, stay
         if (region.at_floor()) break;
         continue;
       }
@@ -375,7 +376,12 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
     topology.sum(counts, 2);
     result.iterations = it;
     result.final_update = measures[0];
-    report(it, measures[0], 0.0, step_sigma2, true);  // residual: at the next linearisation
+    const bool met = measures[1] <= atol;
+    // An iterate held in place by clipping or resetting stops moving without solving the
+    // recurrence: that is a fixed point of the safeguard, not convergence.
+    const bool converged = met && counts[1] == 0;
+    // the residual comes at the next linearisation, where sigma2 auto also judges convergence
+    report(it, measures[0], 0.0, step_sigma2, true, converged && !adaptive);
     if (counts[0] > 0 && options.non_finite == NonFinitePolicy::none) {
       result.reason = StopReason::non_finite;
       break;
@@ -385,10 +391,7 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
       result.reason = StopReason::max_iterations;
       continue;
     }
-    const bool met = measures[1] <= atol;
-    // An iterate held in place by clipping or resetting stops moving without solving the
-    // recurrence: that is a fixed point of the safeguard, not convergence.
-    result.converged = met && counts[1] == 0;
+    result.converged = converged;
     result.reason = !met ? StopReason::max_iterations
                          : result.converged ? StopReason::converged : StopReason::stalled;
     if (met && !options.fixed_iterations) break;
