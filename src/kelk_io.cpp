@@ -1,4 +1,5 @@
 // kelk's HDF5 file schema (docs/FILES.md): model, input and output files.
+#include <kelk/kelk_activity.hpp>
 #include <kelk/kelk_io.hpp>
 #include <kelk/kelk_solve.hpp>
 
@@ -373,42 +374,41 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
 
 namespace {
 
-// The temporary file being written, removed if SIGINT, SIGTERM or SIGHUP arrives meanwhile
-// (SIGKILL cannot be caught: a `<output>.tmp.<random>` file is then left behind).
-char pending_path[4096];
-volatile std::sig_atomic_t pending = 0;
+// The temporary file being written, removed if SIGINT, SIGTERM or SIGHUP arrives meanwhile,
+// and by kelk::activity's fatal-signal handler where an app installed it (SIGKILL cannot be
+// caught: a `<output>.tmp.<random>` file is then left behind).
 constexpr int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
 struct sigaction previous_actions[3];
 
 extern "C" void remove_pending_file(int sig) {
-  if (pending) ::unlink(pending_path);  // async-signal-safe
+  activity::remove_pending_file();  // async-signal-safe
   for (int i = 0; i < 3; ++i)
     if (cleanup_signals[i] == sig) ::sigaction(sig, &previous_actions[i], nullptr);
   ::raise(sig);  // what the signal did before: usually ends the process
 }
 
-/// Registers `path` for removal on those signals while it lives.
+/// Registers `tmp` (written for `path`) for removal on those signals while it lives; the
+/// activity while it lives is "writing 'path'".
 class PendingFile {
  public:
-  explicit PendingFile(const std::string& path) {
-    if (path.size() >= sizeof pending_path) return;  // too long to register: not cleaned up
-    std::memcpy(pending_path, path.c_str(), path.size() + 1);
+  PendingFile(const std::string& tmp, const std::string& path) : writing_("writing", path) {
+    if (!activity::set_pending_file(tmp)) return;  // too long to register: not cleaned up
     struct sigaction action {};
     action.sa_handler = remove_pending_file;
     sigemptyset(&action.sa_mask);
     for (int i = 0; i < 3; ++i) ::sigaction(cleanup_signals[i], &action, &previous_actions[i]);
-    pending = 1;
     armed_ = true;
   }
   ~PendingFile() {
     if (!armed_) return;
-    pending = 0;
+    activity::clear_pending_file();
     for (int i = 0; i < 3; ++i) ::sigaction(cleanup_signals[i], &previous_actions[i], nullptr);
   }
   PendingFile(const PendingFile&) = delete;
   PendingFile& operator=(const PendingFile&) = delete;
 
  private:
+  activity::Scope writing_;
   bool armed_ = false;
 };
 
@@ -472,7 +472,7 @@ void write_atomically(const std::string& path, MPI_Comm comm, std::uint64_t byte
                                folder_of(path) + "' has " +
                                std::to_string(static_cast<unsigned long long>(room)) + " free");
   });
-  PendingFile cleanup(tmp);
+  PendingFile cleanup(tmp, path);
   std::optional<hdf5::File> file;
   struct stat created {};
   impl::collective_check(comm, [&] {
