@@ -6,13 +6,17 @@
 //
 //   build/apps/kelk-4dvar                               # D = 40, T = 50, dt = 0.01
 //   mpirun -np 2 build/apps/kelk-4dvar --method deer --adjoint block_sweeps
+#include "common/cli_mpi.hpp"
+
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <lbfgs.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -21,6 +25,11 @@
 #include <vector>
 
 namespace {
+
+/// An error every rank meets alike (each computes the same truth): rank 0 alone reports it.
+struct SameOnEveryRank : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct Settings {
   int D = 40, T = 50, max_outer = 200;
@@ -56,8 +65,8 @@ struct Assimilation {
     seconds_forward += timer.seconds();
     forward_iterations += result.iterations;
     if (!result.converged)
-      throw std::runtime_error("the forward solve did not converge (" +
-                               kelk::to_string(result.reason) + ")");
+      throw SameOnEveryRank("the forward solve did not converge (" +
+                            kelk::to_string(result.reason) + ")");  // a collective result
     forward.initial_guess = kelk::InitialGuess::provided;  // warm start from this trajectory
     // misfit and cotangents of this rank's block
     const double w = 1.0 / (set.obs_noise * set.obs_noise);
@@ -118,32 +127,34 @@ int progress(void* instance, const lbfgsfloatval_t* x, const lbfgsfloatval_t*,
 int main(int argc, char* argv[]) {
   Settings set;
   CLI::App app{"kelk-4dvar: 4D-Var on Lorenz-96, the initial state from noisy observations by "
-               "L-BFGS, each gradient by one forward and one adjoint solve"};
-  app.allow_extras();  // Kokkos options
-  app.add_option("--D", set.D, "state dimension")->capture_default_str()->check(CLI::Range(4, 100000));
-  app.add_option("--T", set.T, "assimilation window, steps")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--dt", set.dt, "RK4 step")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--F", set.F, "forcing")->capture_default_str();
-  app.add_option("--obs-noise", set.obs_noise, "observation noise sigma_o")->capture_default_str()->check(CLI::PositiveNumber);
+               "L-BFGS, each gradient by one forward and one adjoint solve. Kokkos options "
+               "(--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
+  namespace cli = kelk::apps::cli;
+  app.add_option("--D", set.D, "state dimension")->capture_default_str()->check(cli::range(4, 100000));
+  app.add_option("--T", set.T, "assimilation window, steps")->capture_default_str()->check(cli::positive());
+  app.add_option("--dt", set.dt, "RK4 step")->capture_default_str()->check(cli::positive());
+  app.add_option("--F", set.F, "forcing")->capture_default_str()->check(cli::finite());
+  app.add_option("--obs-noise", set.obs_noise, "observation noise sigma_o")->capture_default_str()->check(cli::positive());
   app.add_option("--background-noise", set.background_noise,
-                 "background (first guess) error sigma_b")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--seed", set.seed, "random seed")->capture_default_str();
-  app.add_option("--max-outer", set.max_outer, "L-BFGS iterations at most")->capture_default_str()->check(CLI::PositiveNumber);
+                 "background (first guess) error sigma_b")->capture_default_str()->check(cli::positive());
+  app.add_option("--seed", set.seed, "random seed")->capture_default_str()->check(cli::unsigned_integer());
+  app.add_option("--max-outer", set.max_outer, "L-BFGS iterations at most")->capture_default_str()->check(cli::positive());
   app.add_option("--method", set.method, "forward method")->capture_default_str()
       ->check(CLI::IsMember({"sequential", "deer", "quasi_deer", "block_jacobi", "jacobi"}));
   app.add_option("--adjoint", set.adjoint, "adjoint method")->capture_default_str()
       ->check(CLI::IsMember({"sequential", "scan", "block_sweeps"}));
   MPI_Init(&argc, &argv);
-  int rank = 0, ranks = 1, code = 0;
+  kelk::activity::install_fatal_signal_handler("kelk-4dvar");  // after MPI_Init: replaces MPI's
+  int rank = 0, ranks = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    code = rank == 0 ? app.exit(e) : (e.get_exit_code() != 0);
+  const cli::Parser parser("kelk-4dvar");
+  int code = cli::parse_on_every_rank(parser, app, argc, argv);
+  if (code >= 0) {
     MPI_Finalize();
     return code;
   }
+  code = 0;
   {
     kelk::ScopeGuard kokkos(argc, argv);
     try {
@@ -167,6 +178,19 @@ int main(int argc, char* argv[]) {
       kelk::solve(a.map, spin0, none, spin, seq);
       const auto hs = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), spin);
       a.truth.assign(&hs(0, 999, 0), &hs(0, 999, 0) + D);
+      // RK4 with too large a step (or a huge forcing) blows up: say so rather than let the
+      // next solve report a non-finite s0
+      const auto finite = [&](const double* v, std::size_t n) {
+        return std::all_of(v, v + n, [](double x) { return std::isfinite(x); });
+      };
+      const auto blew_up = [&](const char* where) {
+        return SameOnEveryRank(std::string("the Lorenz-96 trajectory became non-finite ") +
+                                  where + " with --dt " + cli::short_number(set.dt) + " and --F " +
+                                  cli::short_number(set.F) +
+                                  ": the RK4 step is too large for this forcing (dt <= 0.05 is "
+                                  "stable for F = 8)");
+      };
+      if (!finite(hs.data(), hs.span())) throw blew_up("during the 1000-step spin-up");
       kelk::BatchView<double> truth0("kelk::4dvar::truth0", 1, D);
       auto ht0 = Kokkos::create_mirror_view(truth0);
       for (int d = 0; d < D; ++d) ht0(0, d) = a.truth[d];
@@ -174,6 +198,7 @@ int main(int argc, char* argv[]) {
       kelk::SequenceView<double> truth("kelk::4dvar::truth", 1, T, D), u("u", 1, T, 0);
       kelk::solve(a.map, truth0, u, truth, seq);
       const auto htruth = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), truth);
+      if (!finite(htruth.data(), htruth.span())) throw blew_up("in the assimilation window");
       a.y = kelk::SequenceView<double>("kelk::4dvar::observations", 1, lT, D);
       auto hy = Kokkos::create_mirror_view(a.y);
       for (int t = 0; t < T; ++t)
@@ -236,6 +261,9 @@ int main(int argc, char* argv[]) {
                      status == LBFGSERR_ROUNDING_ERROR
                  ? 0
                  : 1;
+    } catch (const SameOnEveryRank& e) {
+      if (rank == 0) std::fprintf(stderr, "kelk-4dvar: error: %s\n", e.what());
+      code = 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "kelk-4dvar: error: %s\n", e.what());
       code = 1;

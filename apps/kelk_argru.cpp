@@ -9,6 +9,9 @@
 // Prints, per method, the first iteration at which the mean |x - x_seq| falls below 1e-2 and
 // 1e-6 (or that it did not).
 #include "argru_experiment.hpp"
+#include "common/cli.hpp"
+
+#include <kelk/kelk_activity.hpp>
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
@@ -18,6 +21,8 @@
 #include <string>
 
 int main(int argc, char* argv[]) {
+  kelk::activity::install_fatal_signal_handler("kelk-argru");
+  namespace cli = kelk::apps::cli;
   kelk::apps::ArgruExperiment cfg;
   std::string history = "argru_history.csv";
   std::vector<std::string> methods;
@@ -25,25 +30,26 @@ int main(int argc, char* argv[]) {
       "kelk-argru: DEER, quasi-DEER, ELK and quasi-ELK on the trained autoregressive "
       "GRU of the ELK paper, with per-iteration deviation from the sequential "
       "trajectory. Kokkos options (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
-  app.allow_extras();
   app.add_option("--weights", cfg.weights, "the model's HDF5 weights file")
       ->check(CLI::ExistingFile)
       ->capture_default_str();
   app.add_option("--length,-T", cfg.length, "number of states T")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive())
       ->capture_default_str();
-  app.add_option("--seed", cfg.seed, "seed of the standard-normal drivers")->capture_default_str();
+  app.add_option("--seed", cfg.seed, "seed of the standard-normal drivers")
+      ->check(cli::unsigned_integer())
+      ->capture_default_str();
   app.add_option("--drivers", cfg.drivers_file,
                  "take the drivers from the `noise` dataset of this HDF5 file instead")
       ->check(CLI::ExistingFile);
   app.add_option("--max-iter", cfg.max_iter, "iteration cap of every method")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive())
       ->capture_default_str();
   app.add_option("--sigma2-elk", cfg.sigma2_elk, "sigma^2 of elk")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive())
       ->capture_default_str();
   app.add_option("--sigma2-quasi-elk", cfg.sigma2_quasi_elk, "sigma^2 of quasi_elk")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive())
       ->capture_default_str();
   app.add_flag("--smoother", cfg.kalman_smoother,
                "ELK steps with the RTS smoother (exact Levenberg-Marquardt) instead of the "
@@ -54,7 +60,7 @@ int main(int argc, char* argv[]) {
       ->delimiter(',');
   app.add_option("--history", history, "CSV file for the per-iteration history")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const int code = cli::Parser("kelk-argru").parse(app, argc, argv); code >= 0) return code;
 
   kelk::ScopeGuard kokkos(argc, argv);
   try {

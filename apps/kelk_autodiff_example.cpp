@@ -7,15 +7,17 @@
 //   3. the cost of AD: a templated copy of the built-in GRU wrapped in AutoDiff against the
 //      built-in GRU's closed-form Jacobians, same weights.
 //
-//   build/apps/kelk-autodiff-example [--length T] [--batch B]
+//   build/apps/kelk-autodiff-example [--length T] [--batch B] [--kokkos-num-threads=N]
 //
 // Prints per problem and method: iterations, wall time (best of 3), time relative to the
 // sequential loop and max |s - s_seq|.
+#include "common/cli.hpp"
 #include "examples/gru_template.hpp"
 #include "examples/lstm.hpp"
 #include "random_normals.hpp"
 
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 #include <kelk/kelk_autodiff.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -25,7 +27,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 namespace {
@@ -157,22 +158,17 @@ void header(const char* title) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  kelk::ScopeGuard guard(argc, argv);
+  kelk::activity::install_fatal_signal_handler("kelk-autodiff-example");
+  namespace cli = kelk::apps::cli;
   int T = 10000, B = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--length") == 0 && i + 1 < argc) {
-      T = std::atoi(argv[++i]);
-    } else if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-      B = std::atoi(argv[++i]);
-    } else {
-      std::printf("usage: %s [--length T] [--batch B]\n", argv[0]);
-      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
-    }
-  }
-  if (T < 1 || B < 1) {
-    std::fprintf(stderr, "kelk-autodiff-example: --length and --batch must be >= 1\n");
-    return 2;
-  }
+  CLI::App app{"kelk-autodiff-example: maps with forward-mode AD Jacobians (kelk::AutoDiff) "
+               "solved with deer and quasi_deer against the sequential loop. Kokkos options "
+               "(--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
+  app.add_option("--length,-T", T, "sequence length T")->check(cli::positive())->capture_default_str();
+  app.add_option("--batch,-B", B, "number of sequences B")->check(cli::positive())->capture_default_str();
+  if (const int code = cli::Parser("kelk-autodiff-example").parse(app, argc, argv); code >= 0)
+    return code;
+  kelk::ScopeGuard guard(argc, argv);
   std::printf("kelk %s autodiff example: B=%d T=%d fp64, Fad width %d; %s, concurrency %d\n",
               kelk::version(), B, T, kelk::AutoDiff<Damped>::width,
               Kokkos::DefaultExecutionSpace::name(), Kokkos::DefaultExecutionSpace().concurrency());

@@ -9,10 +9,12 @@
 // Threads come from Kokkos (--kokkos-num-threads=N); ranks from the MPI launcher. See
 // docs/PERFORMANCE.md for the columns and scripts/bench.sh for the thread x rank sweep.
 #include "bench/baseline.hpp"
+#include "common/cli_mpi.hpp"
 #include "bench/profiler.hpp"
 #include "kelk_git_revision.hpp"
 
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 #ifdef KELK_HAVE_HDF5
 #include <kelk/kelk_argru.hpp>
 #endif
@@ -801,7 +803,6 @@ int main(int argc, char* argv[]) {
   CLI::App app{
       "kelk-bench: kelk's methods against the best sequential code, one CSV/JSON row per case. "
       "Threads: --kokkos-num-threads=N (or --kokkos-threads=N); ranks: the MPI launcher. Kokkos options pass through."};
-  app.allow_extras();
   const auto sweeps = named_sweeps();
   std::vector<std::string> sweep_names;
   for (const auto& [name, f] : sweeps) sweep_names.push_back(name);
@@ -815,7 +816,7 @@ int main(int argc, char* argv[]) {
       ->delimiter(',')->check(CLI::IsMember({"gru", "gru_torch", "elman", "lorenz96", "argru"}));
   app.add_option("--argru-weights", set.argru_weights, "the argru map's weights file")->capture_default_str();
   app.add_option("--blocks", set.blocks, "block_jacobi: time blocks per rank and sequence (0: automatic)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(kelk::apps::cli::non_negative());
   app.add_option("--methods", set.methods,
                  "methods, comma separated; also deer_iteration (one DEER iteration) and "
                  "adjoint_sequential, adjoint_scan, adjoint_block_sweeps (kelk::solve_adjoint of "
@@ -830,22 +831,22 @@ int main(int argc, char* argv[]) {
         names.push_back("deer_iteration");
         return names;
       }()));
-  app.add_option("--T", set.Ts, "sequence lengths")->delimiter(',')->check(CLI::PositiveNumber);
-  app.add_option("--D", set.Ds, "state dimensions")->delimiter(',')->check(CLI::PositiveNumber);
-  app.add_option("--B", set.Bs, "batch sizes")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--T", set.Ts, "sequence lengths")->delimiter(',')->check(kelk::apps::cli::positive());
+  app.add_option("--D", set.Ds, "state dimensions")->delimiter(',')->check(kelk::apps::cli::positive());
+  app.add_option("--B", set.Bs, "batch sizes")->delimiter(',')->check(kelk::apps::cli::positive());
   app.add_option("--precision", set.precisions, "fp64 and/or fp32")
       ->delimiter(',')->check(CLI::IsMember({"fp64", "fp32"}));
-  app.add_option("--Din", set.Din, "input dimension of gru and elman")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--Din", set.Din, "input dimension of gru and elman")->capture_default_str()->check(kelk::apps::cli::non_negative());
   app.add_option("--chunks", set.chunks, "scan chunks per sequence (0: kelk's default)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kelk::apps::cli::non_negative());
   app.add_option("--recurrent-norm", set.recurrent_norm,
                  "Frobenius norm of each random recurrent weight matrix (< 1: contractive)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--repeats", set.repeats, "timed runs per case")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--warmup", set.warmup, "untimed runs before them")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->check(kelk::apps::cli::non_negative());
+  app.add_option("--repeats", set.repeats, "timed runs per case")->capture_default_str()->check(kelk::apps::cli::positive());
+  app.add_option("--warmup", set.warmup, "untimed runs before them")->capture_default_str()->check(kelk::apps::cli::non_negative());
   app.add_option("--batch-ranks", set.batch_ranks,
                  "rank groups splitting the batch (must divide the rank count)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kelk::apps::cli::positive());
   app.add_flag("!--no-baseline", set.baseline,
                "skip the sequential baseline (no speedup, no error check; saves rank 0 memory)");
   app.add_option("--out,-o", set.out, "results file (CSV rows are appended; default: stdout only)");
@@ -854,16 +855,17 @@ int main(int argc, char* argv[]) {
                  "CSV file for the convergence history (max update, max residual per iteration)");
 
   MPI_Init(&argc, &argv);
-  int rank = 0, ranks = 1, code = 0;
+  kelk::activity::install_fatal_signal_handler("kelk-bench");  // after MPI_Init: replaces MPI's
+  int rank = 0, ranks = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    code = rank == 0 ? app.exit(e) : (e.get_exit_code() != 0);
+  int code = kelk::apps::cli::parse_on_every_rank(kelk::apps::cli::Parser("kelk-bench"), app, argc,
+                                                  argv);
+  if (code >= 0) {
     MPI_Finalize();
     return code;
   }
+  code = 0;
   {
     kelk::ScopeGuard kokkos(argc, argv);
     Profiler::instance().install();

@@ -6,9 +6,11 @@
 //
 // Prints one row per method: iterations, converged, wall time, time relative to sequential,
 // and max |s - s_sequential|.
+#include "common/cli.hpp"
 #include "random_normals.hpp"
 
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
@@ -99,21 +101,23 @@ int run(const DemoConfig& cfg) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+  kelk::activity::install_fatal_signal_handler("kelk-demo");
+  namespace cli = kelk::apps::cli;
   DemoConfig cfg;
   for (const auto m : kelk::all_methods()) cfg.methods.push_back(kelk::to_string(m));
   CLI::App app{
       "kelk-demo: a built-in GRU evaluated with every kelk method, compared with the "
       "sequential loop. Kokkos options (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
-  app.allow_extras();  // Kokkos' own --kokkos-* arguments
-  app.add_option("--batch,-B", cfg.batch, "number of sequences B")->check(CLI::PositiveNumber);
-  app.add_option("--dim,-D", cfg.dim, "state dimension D")->check(CLI::PositiveNumber);
+  app.add_option("--batch,-B", cfg.batch, "number of sequences B")->check(cli::positive());
+  app.add_option("--dim,-D", cfg.dim, "state dimension D")->check(cli::positive());
   app.add_option("--input-dim", cfg.input_dim, "input dimension Din")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--length,-T", cfg.length, "sequence length T")->check(CLI::PositiveNumber);
+      ->check(cli::non_negative());
+  app.add_option("--length,-T", cfg.length, "sequence length T")->check(cli::positive());
   app.add_option("--recurrent-norm", cfg.recurrent_norm,
                  "Frobenius norm of each recurrent weight matrix (< 1: contractive)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", cfg.seed, "random seed of weights and inputs");
+      ->check(cli::non_negative());
+  app.add_option("--seed", cfg.seed, "random seed of weights and inputs")
+      ->check(cli::unsigned_integer());
   app.add_option("--precision", cfg.precision, "fp64 or fp32")
       ->check(CLI::IsMember({"fp64", "fp32"}));
   app.add_option("--methods", cfg.methods, "methods to run, comma separated")
@@ -123,7 +127,7 @@ int main(int argc, char* argv[]) {
         for (const auto m : kelk::all_methods()) names.push_back(kelk::to_string(m));
         return names;
       }()));
-  CLI11_PARSE(app, argc, argv);
+  if (const int code = cli::Parser("kelk-demo").parse(app, argc, argv); code >= 0) return code;
 
   kelk::ScopeGuard kokkos(argc, argv);
   return cfg.precision == "fp64" ? run<double>(cfg) : run<float>(cfg);

@@ -7,9 +7,11 @@
 //
 // Random numbers: a 64-bit Mersenne Twister and Box-Muller, so a seed gives the same files on
 // every machine.
+#include "common/cli.hpp"
 #include "random_normals.hpp"
 
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
@@ -21,6 +23,8 @@
 #include <vector>
 
 int main(int argc, char* argv[]) {
+  kelk::activity::install_fatal_signal_handler("kelk-generate");
+  namespace cli = kelk::apps::cli;
   std::string kind = "gru", model, inputs;
   int D = 8, Din = 4, B = 1, T = 1000;
   double recurrent_norm = 0.5, forcing = 8.0, dt = 0.01, s0_scale = 0.5, input_scale = 1.0;
@@ -30,24 +34,33 @@ int main(int argc, char* argv[]) {
       ->check(CLI::IsMember({"elman", "gru", "lorenz96", "argru"}))
       ->capture_default_str();
   app.add_option("--dim,-D", D, "state dimension D")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive())
       ->capture_default_str();
   app.add_option("--input-dim", Din, "input dimension Din (elman, gru)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative())
       ->capture_default_str();
-  app.add_option("--batch,-B", B, "sequences B")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--length,-T", T, "steps T")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch,-B", B, "sequences B")->check(cli::positive())->capture_default_str();
+  app.add_option("--length,-T", T, "steps T")->check(cli::positive())->capture_default_str();
   app.add_option("--recurrent-norm", recurrent_norm,
                  "Frobenius norm of each recurrent matrix (< 1: contractive)")
+      ->check(cli::non_negative())
       ->capture_default_str();
-  app.add_option("--forcing", forcing, "Lorenz-96 forcing F")->capture_default_str();
-  app.add_option("--dt", dt, "Lorenz-96 RK4 step")->capture_default_str();
-  app.add_option("--s0-scale", s0_scale, "s0 ~ scale N(0, 1) (0: zeros)")->capture_default_str();
-  app.add_option("--input-scale", input_scale, "inputs ~ scale N(0, 1)")->capture_default_str();
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--forcing", forcing, "Lorenz-96 forcing F")
+      ->check(cli::finite())
+      ->capture_default_str();
+  app.add_option("--dt", dt, "Lorenz-96 RK4 step")->check(cli::positive())->capture_default_str();
+  app.add_option("--s0-scale", s0_scale, "s0 ~ scale N(0, 1) (0: zeros)")
+      ->check(cli::finite())
+      ->capture_default_str();
+  app.add_option("--input-scale", input_scale, "inputs ~ scale N(0, 1)")
+      ->check(cli::finite())
+      ->capture_default_str();
+  app.add_option("--seed", seed, "random seed")
+      ->check(cli::unsigned_integer())
+      ->capture_default_str();
   app.add_option("--model", model, "model file to write (not for argru)");
   app.add_option("--inputs", inputs, "input file to write");
-  CLI11_PARSE(app, argc, argv);
+  if (const int code = cli::Parser("kelk-generate").parse(app, argc, argv); code >= 0) return code;
 
   kelk::ScopeGuard guard(argc, argv);
   try {
