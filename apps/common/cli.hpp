@@ -45,7 +45,11 @@ inline std::string parse_finite(const std::string& text, double& value) {
 
 /// A finite number in [lo, hi] (either bound may be infinite: no bound on that side).
 inline CLI::Validator range(double lo, double hi) {
-  std::string description = "in [" + short_number(lo) + ", " + short_number(hi) + "]";
+  const std::string description = std::isinf(lo) && std::isinf(hi) ? "finite"
+                                  : std::isinf(hi)                 ? ">= " + short_number(lo)
+                                  : std::isinf(lo)
+                                      ? "<= " + short_number(hi)
+                                      : "in [" + short_number(lo) + ", " + short_number(hi) + "]";
   return CLI::Validator(
       [lo, hi](std::string& text) {
         double v = 0;
@@ -59,7 +63,7 @@ inline CLI::Validator range(double lo, double hi) {
         }
         return std::string();
       },
-      "", "");
+      description, "");
 }
 
 /// Any finite number.
@@ -82,7 +86,7 @@ inline CLI::Validator positive() {
         if (!why.empty()) return why;
         return v > 0 ? std::string() : "must be > 0, got " + text;
       },
-      "", "");
+      "> 0", "");
 }
 
 /// Decimal digits only: a seed or count that must not be negative (CLI11 would wrap "-1" into
