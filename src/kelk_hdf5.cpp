@@ -1,5 +1,6 @@
 // kelk::hdf5: the HDF5 C library behind kelk_hdf5.hpp, with errors that name file and object,
 // and MPI-IO with collective transfers for files opened with a communicator.
+#include <kelk/kelk_activity.hpp>
 #include <kelk/kelk_hdf5.hpp>
 
 #include <hdf5.h>
@@ -164,6 +165,7 @@ std::string format_shape(const Shape& shape) {
 }
 
 File File::open_read(const std::string& path) {
+  const activity::Scope doing("reading", path);
   QuietErrors quiet;
   const hid_t id =
       H5Fis_hdf5(path.c_str()) > 0 ? H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
@@ -174,6 +176,7 @@ File File::open_read(const std::string& path) {
 }
 
 File File::create(const std::string& path) {
+  const activity::Scope doing("writing", path);
   QuietErrors quiet;
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) throw Error("kelk: cannot create HDF5 file '" + path + "'");
@@ -182,6 +185,7 @@ File File::create(const std::string& path) {
 
 #ifdef KELK_HAVE_MPI
 File File::open_read(const std::string& path, MPI_Comm comm) {
+  const activity::Scope doing("reading", path);
   QuietErrors quiet;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -288,6 +292,7 @@ TypeClass File::type_class(const std::string& dataset) const {
 
 template <class T>
 std::vector<T> File::read(const std::string& dataset, const Shape& expected_shape) const {
+  const activity::Scope doing("reading", path_);
   const Shape dims = shape(dataset);
   if (!expected_shape.empty() && dims != expected_shape)
     throw Error("kelk: dataset '" + dataset + "' in '" + path_ + "' has shape " +
@@ -298,6 +303,7 @@ std::vector<T> File::read(const std::string& dataset, const Shape& expected_shap
 template <class T>
 std::vector<T> File::read_slab(const std::string& dataset, const Shape& offset,
                                const Shape& count) const {
+  const activity::Scope doing("reading", path_);
   const Handle ds(open_dataset(*this, id_, dataset), H5Dclose);
   const Handle file_space(H5Dget_space(ds.get()), H5Sclose);
   const Shape dims = dataspace_shape(file_space.get());
@@ -432,6 +438,7 @@ bool File::has_attribute(const std::string& name, const std::string& on) const {
 
 template <class T>
 T File::read_attribute(const std::string& name, const std::string& on) const {
+  const activity::Scope doing("reading", path_);
   if (!has_attribute(name, on))
     throw Error("kelk: '" + path_ + "' has no attribute '" + name + "' on '" + on + "'");
   QuietErrors quiet;
