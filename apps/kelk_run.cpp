@@ -6,7 +6,10 @@
 // The deck (TOML) names the model, input and output files and the solver options; flags
 // override it. Rank 0 prints one line per iteration (unless --quiet) and a summary. The exit
 // code is 0 only when the solve converged, or when --iterations asked for a fixed count.
+#include "common/cli_mpi.hpp"
+
 #include <kelk/kelk.hpp>
+#include <kelk/kelk_activity.hpp>
 
 #include <mpi.h>
 #include <CLI/CLI.hpp>
@@ -825,59 +828,11 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
 
 }  // namespace
 
-/// The rank of the lowest rank of comm whose command line differs from rank 0's, or -1: every
-/// rank must be given the same options, or they would take different decisions and hang.
-int first_different_command_line(MPI_Comm comm, int argc, char* argv[]) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  std::string mine;
-  for (int i = 1; i < argc; ++i) mine.append(argv[i]).push_back('\0');
-  std::string first = mine;
-  broadcast(comm, first);
-  int differs = first == mine ? size : rank;
-  MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MIN, comm);
-  return differs == size ? -1 : differs;
-}
-
-/// Throws unless each Kokkos flag that takes a count has a positive integer value (Kokkos 3
-/// aborts the process on a bad one, and treats 0 threads as an error).
-void check_kokkos_flags(const std::vector<std::string>& extras) {
-  for (const auto& flag : extras) {
-    const auto eq = flag.find('=');
-    const std::string name = flag.substr(0, eq);
-    const bool counts = name == "--kokkos-threads" || name == "--kokkos-num-threads" ||
-                        name == "--kokkos-numa" || name == "--kokkos-num-devices" ||
-                        name == "--kokkos-ndevices" || name == "--kokkos-device-id" ||
-                        name == "--kokkos-device" || name == "--kokkos-skip-device";
-    if (!counts) continue;
-    const std::string value = eq == std::string::npos ? "" : flag.substr(eq + 1);
-    const bool zero_ok = name == "--kokkos-device-id" || name == "--kokkos-device" ||
-                         name == "--kokkos-skip-device";
-    char* end = nullptr;
-    errno = 0;
-    const long v = value.empty() ? -1 : std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || errno != 0 || v < (zero_ok ? 0 : 1) ||
-        v > std::numeric_limits<int>::max())
-      throw std::invalid_argument("Kokkos option '" + flag + "' needs " +
-                                  (zero_ok ? "an integer >= 0" : "a positive integer") +
-                                  ", e.g. " + name + "=2");
-  }
-}
-
 int main(int argc, char* argv[]) {
   MPI_Init(&argc, &argv);
+  kelk::activity::install_fatal_signal_handler("kelk-run");  // after MPI_Init: it replaces MPI's
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (const int other = first_different_command_line(MPI_COMM_WORLD, argc, argv); other >= 0) {
-    if (rank == 0)
-      std::fprintf(stderr,
-                   "kelk-run: error: rank %d was started with other arguments than rank 0; "
-                   "every rank must be given the same command line\n",
-                   other);
-    MPI_Finalize();
-    return 1;
-  }
   RunConfig cfg;
   std::string method, initial_guess, non_finite;
   std::optional<double> atol;
@@ -889,7 +844,6 @@ int main(int argc, char* argv[]) {
       "deck, distributed over MPI ranks (mpirun -np N kelk-run DECK). Flags override "
       "the deck; Kokkos flags (--kokkos-num-threads=N or --kokkos-threads=N, ...) pass through."};
   app.footer(deck_help);
-  app.allow_extras();
   app.add_option("deck", cfg.deck, "input deck (TOML)")->required();
   app.add_option("--model", cfg.model, "model file (overrides the deck)");
   app.add_option("--input", cfg.input, "input file (overrides the deck)");
@@ -898,8 +852,9 @@ int main(int argc, char* argv[]) {
                  "sequential, jacobi, deer, quasi_deer, elk, quasi_elk, block_jacobi or auto "
                  "(chosen from the predictability probe and the ranks x threads)");
   app.add_option("--precision", cfg.precision, "fp64 or fp32");
-  app.add_option("--atol", atol, "absolute tolerance");
-  app.add_option("--rtol", cfg.options.rtol, "relative tolerance");
+  app.add_option("--atol", atol, "absolute tolerance")->check(kelk::apps::cli::finite());
+  app.add_option("--rtol", cfg.options.rtol, "relative tolerance")
+      ->check(kelk::apps::cli::finite());
   app.add_option("--max-iter", max_iter, "iteration cap");
   app.add_option("--iterations", iterations,
                  "run exactly this many iterations and exit 0 whether converged or not");
@@ -923,33 +878,22 @@ int main(int argc, char* argv[]) {
   app.add_option("--checkpoint", cfg.checkpoint,
                  "write the current iterate to this checkpoint file (on --checkpoint-signal, "
                  "and every --checkpoint-every iterations or --checkpoint-seconds seconds)");
-  app.add_option("--checkpoint-every", checkpoint_every, "iterations between checkpoints");
-  app.add_option("--checkpoint-seconds", checkpoint_seconds, "seconds between checkpoints");
+  app.add_option("--checkpoint-every", checkpoint_every, "iterations between checkpoints")
+      ->check(kelk::apps::cli::non_negative());
+  app.add_option("--checkpoint-seconds", checkpoint_seconds, "seconds between checkpoints")
+      ->check(kelk::apps::cli::non_negative());
   app.add_option("--checkpoint-signal", checkpoint_signal,
                  "signal that asks for a checkpoint (default USR1)");
   app.add_option("--restart", cfg.restart,
                  "resume from this checkpoint (same model, input, method, precision, ranks)");
-  int code = 0;
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help and friends exit 0; a parse error prints its message and exits 1, as documented
-    if (rank == 0) app.exit(e);
-    code = e.get_exit_code() == 0 ? 0 : 1;
+  // unknown options, stray arguments, empty values and misspelt Kokkos flags exit 1 here
+  const kelk::apps::cli::Parser cli("kelk-run");
+  int code = kelk::apps::cli::parse_on_every_rank(cli, app, argc, argv);
+  if (code >= 0) {
     MPI_Finalize();
     return code;
   }
-  // extras are allowed for Kokkos' own flags only: anything else is a misspelt option
-  try {
-    for (const auto& extra : app.remaining())
-      if (extra.rfind("--kokkos-", 0) != 0)
-        throw std::invalid_argument("unknown option '" + extra + "' (kelk-run --help lists them)");
-    check_kokkos_flags(app.remaining());
-  } catch (const std::exception& e) {  // every rank has the same arguments: all leave here
-    if (rank == 0) std::fprintf(stderr, "kelk-run: error: %s\n", e.what());
-    MPI_Finalize();
-    return 1;
-  }
+  code = 0;
   kelk::initialize(argc, argv);
   try {
     // rank 0 reads the deck and every rank parses its text: the ranks agree on the options

@@ -333,5 +333,42 @@ else
   failures=$((failures + 1))
 fi
 
+# issue 28, items 2 and 6: an empty value of any option, a number that is not finite, a stray
+# argument and a misspelt Kokkos flag are refused before anything runs (apps/common/cli.hpp);
+# an existing output named by the deck stays as it was after `-o ""`
+cp out.h5 keep_out.h5
+printf 'model = "model.h5"\ninput = "inputs.h5"\noutput = "keep_out.h5"\n' >keep_out.toml
+OUT=keep_out.h5 expect empty_output keep_out.toml "--output: must not be empty" -o ""
+if cmp -s out.h5 keep_out.h5; then
+  echo "ok   -o \"\" left the deck's output as it was"
+else
+  echo "FAIL: -o \"\" changed the deck's output"; failures=$((failures + 1))
+fi
+expect empty_checkpoint_every good.toml "--checkpoint-every: must not be empty" --checkpoint ck.h5 --checkpoint-every ""
+expect empty_checkpoint_signal good.toml "--checkpoint-signal: must not be empty" --checkpoint ck.h5 --checkpoint-signal ""
+expect empty_checkpoint good.toml "--checkpoint: must not be empty" --checkpoint ""
+expect empty_method good.toml "--method: must not be empty" --method ""
+expect empty_sigma2 good.toml "--sigma2: must not be empty" --method elk --sigma2 ""
+expect empty_deck "" "deck: must not be empty"
+expect nan_atol good.toml "--atol: expects a finite number, got 'nan'" --atol nan
+expect inf_rtol good.toml "--rtol: expects a finite number, got 'inf'" --rtol inf
+expect nan_checkpoint_seconds good.toml "--checkpoint-seconds: expects a finite number, got 'nan'" --checkpoint ck.h5 --checkpoint-seconds nan
+expect stray_argument good.toml "unexpected argument 'other.toml'" other.toml
+expect kokkos_flag_typo good.toml "unknown Kokkos option '--kokkos-thread' (Kokkos" --kokkos-thread=2
+expect kokkos_flag_no_value good.toml "Kokkos option '--kokkos-threads' needs a positive integer" --kokkos-threads 2
+# the flags Kokkos knows still pass through
+for np in 1 2; do
+  rm -f out.h5
+  timeout 60 "$mpiexec" -n "$np" "$run" good.toml --quiet --kokkos-threads=1 --kokkos-disable-warnings \
+    >kokkos_flags.log 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ] && [ -f out.h5 ]; then
+    echo "ok   --kokkos-threads=1 --kokkos-disable-warnings pass through (np $np)"
+  else
+    echo "FAIL Kokkos flags (np $np): exit $rc"; sed 's/^/    /' kokkos_flags.log
+    failures=$((failures + 1))
+  fi
+done
+
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
