@@ -26,9 +26,10 @@
 #endif
 
 // The library ships compiled instantiations of solve() for the built-in step maps on the
-// default execution space; these declarations keep every user from compiling them again.
+// default execution space (its work on kelk's own View types, which every kelk::solve call
+// reaches); these declarations keep every user from compiling them again.
 #define KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, MAP)                                               \
-  EXTERN template SolveResult solve<Kokkos::DefaultExecutionSpace, MAP>(                         \
+  EXTERN template SolveResult impl::solve_contiguous<Kokkos::DefaultExecutionSpace, MAP>(        \
       const Kokkos::DefaultExecutionSpace&, const MAP&,                                          \
       const ::kelk::BatchView<const MAP::value_type,                                             \
                               Kokkos::DefaultExecutionSpace::memory_space>&,                     \

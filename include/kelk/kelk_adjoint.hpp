@@ -584,41 +584,53 @@ AdjointResult adjoint_with(
 /// The map must provide vjp() (kelk_step_map.hpp); method scan also jacobian().
 /// \throws std::invalid_argument for inconsistent shapes, NaN/Inf in states or cotangents,
 ///         invalid options, or a method the map cannot serve.
-template <class ExecutionSpace, class StepMap>
-AdjointResult solve_adjoint(
-    const ExecutionSpace& space, const StepMap& map,
-    const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>& s0,
-    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
-        inputs,
-    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
-        states,
-    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
-        cotangents,
-    const Gradients<typename StepMap::value_type, typename ExecutionSpace::memory_space>& out,
-    const AdjointOptions& options = {}) {
-  check_step_map<StepMap>();
-  static_assert(provides_vjp_v<StepMap>,
-                "kelk::solve_adjoint: the step map must provide `int vjp_scratch_size() const` and "
-                "`KOKKOS_FUNCTION void vjp(s, u, lambda, ds, du, dtheta, scratch) const` "
-                "(see kelk_step_map.hpp)");
-  const auto p =
-      impl::make_adjoint_problem(space, map, s0, inputs, states, cotangents, out, options);
-  Kokkos::Profiling::pushRegion("kelk::solve_adjoint::" + to_string(options.method));
-  impl::SingleProcess topology;
-  const AdjointResult result = impl::adjoint_with(space, p, cotangents, out, options, topology);
-  Kokkos::Profiling::popRegion();
-  return result;
+/// s0, inputs, states and cotangents may be Views of any layout, as for kelk::solve (those
+/// not laid out as LayoutRight are copied); the Views of `out` are kelk's LayoutRight types.
+template <class ExecutionSpace, class StepMap, class S0, class Inputs, class States,
+          class Cotangents,
+          class = std::enable_if_t<Kokkos::is_execution_space<ExecutionSpace>::value>>
+AdjointResult solve_adjoint(const ExecutionSpace& space, const StepMap& map, const S0& s0,
+                            const Inputs& inputs, const States& states,
+                            const Cotangents& cotangents,
+                            const Gradients<typename impl::value_type_or_double<StepMap>::type,
+                                            typename ExecutionSpace::memory_space>& out,
+                            const AdjointOptions& options = {}) {
+  if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, void, Inputs, States,
+                                      Cotangents>()) {
+    static_assert(provides_vjp_v<StepMap>,
+                  "kelk::solve_adjoint: the step map must provide `int vjp_scratch_size() const` "
+                  "and `KOKKOS_FUNCTION void vjp(s, u, lambda, ds, du, dtheta, scratch) const` "
+                  "(see kelk_step_map.hpp)");
+    using Scalar = typename StepMap::value_type;
+    using Memory = typename ExecutionSpace::memory_space;
+    using Sequence = SequenceView<const Scalar, Memory>;
+    const auto g =
+        impl::as_layout_right<Sequence>(space, cotangents, "kelk::solve_adjoint::cotangents_copy");
+    const auto p = impl::make_adjoint_problem(
+        space, map,
+        impl::as_layout_right<BatchView<const Scalar, Memory>>(space, s0,
+                                                               "kelk::solve_adjoint::s0_copy"),
+        impl::as_layout_right<Sequence>(space, inputs, "kelk::solve_adjoint::inputs_copy"),
+        impl::as_layout_right<Sequence>(space, states, "kelk::solve_adjoint::states_copy"), g,
+        out, options);
+    Kokkos::Profiling::pushRegion("kelk::solve_adjoint::" + to_string(options.method));
+    impl::SingleProcess topology;
+    const AdjointResult result = impl::adjoint_with(space, p, g, out, options, topology);
+    Kokkos::Profiling::popRegion();
+    return result;
+  } else {
+    return {};
+  }
 }
 
 /// solve_adjoint() on the default execution space.
-template <class StepMap>
-AdjointResult solve_adjoint(const StepMap& map,
-                            const BatchView<const typename StepMap::value_type>& s0,
-                            const SequenceView<const typename StepMap::value_type>& inputs,
-                            const SequenceView<const typename StepMap::value_type>& states,
-                            const SequenceView<const typename StepMap::value_type>& cotangents,
-                            const Gradients<typename StepMap::value_type>& out,
-                            const AdjointOptions& options = {}) {
+template <class StepMap, class S0, class Inputs, class States, class Cotangents,
+          class = std::enable_if_t<!Kokkos::is_execution_space<StepMap>::value>>
+AdjointResult solve_adjoint(
+    const StepMap& map, const S0& s0, const Inputs& inputs, const States& states,
+    const Cotangents& cotangents,
+    const Gradients<typename impl::value_type_or_double<StepMap>::type>& out,
+    const AdjointOptions& options = {}) {
   return solve_adjoint(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, cotangents, out,
                        options);
 }

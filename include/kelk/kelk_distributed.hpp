@@ -45,7 +45,34 @@ struct Partition {
 
   int local_batch() const { return batch_end - batch_begin; }
   int local_length() const { return time_end - time_begin; }
+  /// This rank's sequences and steps as Kokkos::subview ranges.
+  std::pair<int, int> batch_range() const { return {batch_begin, batch_end}; }
+  std::pair<int, int> time_range() const { return {time_begin, time_end}; }
 };
+
+/// This rank's block of a global array, as a Kokkos::subview (no copy): rows
+/// [batch_begin, batch_end) of a (B, D) array (s0), or rows [batch_begin, batch_end) x steps
+/// [time_begin, time_end) of a (B, T, n) array (inputs, states, cotangents). The result is a
+/// LayoutStride View that DistributedSolver::solve and solve_adjoint accept as it is (a block
+/// of several sequences and not all steps is copied into a contiguous View for the solve, and
+/// the states copied back).
+template <class View>
+auto local_block(const Partition& part, const View& global) {
+  static_assert(Kokkos::is_view<View>::value && (int(View::rank) == 2 || int(View::rank) == 3),
+                "kelk::local_block: a rank-2 (B, D) or rank-3 (B, T, n) Kokkos View");
+  if (global.extent(0) != std::size_t(part.batch) ||
+      (int(View::rank) == 3 && global.extent(1) != std::size_t(part.length)))
+    throw std::invalid_argument(
+        "kelk::local_block: the global array has " + std::to_string(global.extent(0)) +
+        " sequences" +
+        (int(View::rank) == 3 ? " x " + std::to_string(global.extent(1)) + " steps" : "") +
+        "; the partition splits " + std::to_string(part.batch) + " x " +
+        std::to_string(part.length));
+  if constexpr (int(View::rank) == 2)
+    return Kokkos::subview(global, part.batch_range(), Kokkos::ALL);
+  else
+    return Kokkos::subview(global, part.batch_range(), part.time_range(), Kokkos::ALL);
+}
 
 namespace impl {
 
@@ -344,10 +371,103 @@ class DistributedSolver {
   MPI_Comm comm() const { return comm_; }
 
   /// Solves this rank's block: s0 (local B, D), inputs (local B, local T, Din), states
-  /// (local B, local T, D), where local means partition()'s ranges. Collective; throws
-  /// std::invalid_argument on every rank when any rank's input is invalid.
+  /// (local B, local T, D), where local means partition()'s ranges (kelk::local_block cuts
+  /// them out of global arrays). s0 holds the initial states of this rank's sequences; only
+  /// the first time rank (time_rank 0) uses it, the later ones start from their left
+  /// neighbour's last states, but every rank passes a finite s0 of that shape. Views of any
+  /// layout are accepted, as by kelk::solve. Collective; throws std::invalid_argument on every
+  /// rank when any rank's input is invalid.
+  template <class ExecutionSpace, class StepMap, class S0, class Inputs, class States,
+            class = std::enable_if_t<Kokkos::is_execution_space<ExecutionSpace>::value>>
+  SolveResult solve(const ExecutionSpace& space, const StepMap& map, const S0& s0,
+                    const Inputs& inputs, const States& states,
+                    const SolveOptions& options = {}) const {
+    if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, States, Inputs>()) {
+      using Scalar = typename StepMap::value_type;
+      using Memory = typename ExecutionSpace::memory_space;
+      bool copied = false;
+      const auto s = impl::as_layout_right<SequenceView<Scalar, Memory>>(
+          space, states, "kelk::DistributedSolver::states_copy", &copied);
+      const SolveResult result = solve_contiguous(
+          space, map,
+          impl::as_layout_right<BatchView<const Scalar, Memory>>(
+              space, s0, "kelk::DistributedSolver::s0_copy"),
+          impl::as_layout_right<SequenceView<const Scalar, Memory>>(
+              space, inputs, "kelk::DistributedSolver::inputs_copy"),
+          s, options);
+      if (copied) {
+        Kokkos::deep_copy(space, states, s);
+        space.fence();
+      }
+      return result;
+    } else {
+      return {};
+    }
+  }
+
+  /// kelk::solve_adjoint over the ranks: every rank passes its block's s0, inputs, states and
+  /// cotangents (as for solve(), any layout) and gets its block of dL/du and of the adjoint
+  /// states; dL/ds0 on the first time rank (on the others: dL/d(the state entering the
+  /// block)); dL/dtheta summed over all ranks, on every rank. Collective; throws
+  /// std::invalid_argument on every rank when any rank's input is invalid. Results equal one
+  /// process's to round-off (bitwise for sequential and block_sweeps, whose arithmetic does
+  /// not depend on the split).
+  template <class ExecutionSpace, class StepMap, class S0, class Inputs, class States,
+            class Cotangents,
+            class = std::enable_if_t<Kokkos::is_execution_space<ExecutionSpace>::value>>
+  AdjointResult solve_adjoint(
+      const ExecutionSpace& space, const StepMap& map, const S0& s0, const Inputs& inputs,
+      const States& states, const Cotangents& cotangents,
+      const Gradients<typename impl::value_type_or_double<StepMap>::type,
+                      typename ExecutionSpace::memory_space>& out,
+      const AdjointOptions& options = {}) const {
+    if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, void, Inputs, States,
+                                        Cotangents>()) {
+      static_assert(provides_vjp_v<StepMap>,
+                    "kelk::DistributedSolver::solve_adjoint: the step map must provide vjp() "
+                    "(see kelk_step_map.hpp)");
+      using Scalar = typename StepMap::value_type;
+      using Memory = typename ExecutionSpace::memory_space;
+      using Sequence = SequenceView<const Scalar, Memory>;
+      return solve_adjoint_contiguous(
+          space, map,
+          impl::as_layout_right<BatchView<const Scalar, Memory>>(
+              space, s0, "kelk::DistributedSolver::s0_copy"),
+          impl::as_layout_right<Sequence>(space, inputs, "kelk::DistributedSolver::inputs_copy"),
+          impl::as_layout_right<Sequence>(space, states, "kelk::DistributedSolver::states_copy"),
+          impl::as_layout_right<Sequence>(space, cotangents,
+                                          "kelk::DistributedSolver::cotangents_copy"),
+          out, options);
+    } else {
+      return {};
+    }
+  }
+
+  /// solve_adjoint() on the default execution space.
+  template <class StepMap, class S0, class Inputs, class States, class Cotangents,
+            class = std::enable_if_t<!Kokkos::is_execution_space<StepMap>::value>>
+  AdjointResult solve_adjoint(
+      const StepMap& map, const S0& s0, const Inputs& inputs, const States& states,
+      const Cotangents& cotangents,
+      const Gradients<typename impl::value_type_or_double<StepMap>::type>& out,
+      const AdjointOptions& options = {}) const {
+    return solve_adjoint(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, cotangents,
+                         out, options);
+  }
+
+  /// solve() on the default execution space.
+  template <class StepMap, class S0, class Inputs, class States,
+            class = std::enable_if_t<!Kokkos::is_execution_space<StepMap>::value>>
+  SolveResult solve(const StepMap& map, const S0& s0, const Inputs& inputs, const States& states,
+                    const SolveOptions& options = {}) const {
+    return solve(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, options);
+  }
+
+ private:
+  int rank() const;
+
   template <class ExecutionSpace, class StepMap>
-  SolveResult solve(
+  SolveResult solve_contiguous(
       const ExecutionSpace& space, const StepMap& map,
       const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
           s0,
@@ -355,22 +475,15 @@ class DistributedSolver {
           inputs,
       const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>&
           states,
-      const SolveOptions& options = {}) const {
-    check_step_map<StepMap>();
+      const SolveOptions& options) const {
     return distributed<StepMap>(
         "solve", to_string(options.method), space, states, s0,
         [&] { return impl::make_problem(space, map, s0, inputs, states, options); },
         [&](auto& p, auto& topology) { return impl::solve_with(space, p, options, topology); });
   }
 
-  /// kelk::solve_adjoint over the ranks: every rank passes its block's s0, inputs, states and
-  /// cotangents (as for solve()) and gets its block of dL/du and of the adjoint states; dL/ds0
-  /// on the first time rank (on the others: dL/d(the state entering the block)); dL/dtheta
-  /// summed over all ranks, on every rank. Collective; throws std::invalid_argument on every
-  /// rank when any rank's input is invalid. Results equal one process's to round-off (bitwise
-  /// for sequential and block_sweeps, whose arithmetic does not depend on the split).
   template <class ExecutionSpace, class StepMap>
-  AdjointResult solve_adjoint(
+  AdjointResult solve_adjoint_contiguous(
       const ExecutionSpace& space, const StepMap& map,
       const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
           s0,
@@ -381,11 +494,7 @@ class DistributedSolver {
       const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
           cotangents,
       const Gradients<typename StepMap::value_type, typename ExecutionSpace::memory_space>& out,
-      const AdjointOptions& options = {}) const {
-    check_step_map<StepMap>();
-    static_assert(provides_vjp_v<StepMap>,
-                  "kelk::DistributedSolver::solve_adjoint: the step map must provide vjp() "
-                  "(see kelk_step_map.hpp)");
+      const AdjointOptions& options) const {
     return distributed<StepMap>(
         "solve_adjoint", "solve_adjoint::" + to_string(options.method), space, states, s0,
         [&] {
@@ -396,31 +505,6 @@ class DistributedSolver {
           return impl::adjoint_with(space, p, cotangents, out, options, topology);
         });
   }
-
-  /// solve_adjoint() on the default execution space.
-  template <class StepMap>
-  AdjointResult solve_adjoint(const StepMap& map,
-                              const BatchView<const typename StepMap::value_type>& s0,
-                              const SequenceView<const typename StepMap::value_type>& inputs,
-                              const SequenceView<const typename StepMap::value_type>& states,
-                              const SequenceView<const typename StepMap::value_type>& cotangents,
-                              const Gradients<typename StepMap::value_type>& out,
-                              const AdjointOptions& options = {}) const {
-    return solve_adjoint(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, cotangents,
-                         out, options);
-  }
-
-  /// solve() on the default execution space.
-  template <class StepMap>
-  SolveResult solve(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
-                    const SequenceView<const typename StepMap::value_type>& inputs,
-                    const SequenceView<typename StepMap::value_type>& states,
-                    const SolveOptions& options = {}) const {
-    return solve(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, options);
-  }
-
- private:
-  int rank() const;
 
   /// The frame of every distributed call `who`: on every rank, checks that this rank's `states`
   /// block has the partition's shape and makes the problem (`make`; an error on any rank is

@@ -5,6 +5,7 @@
 
 #include <kelk/impl/kelk_kernels.hpp>
 #include <kelk/kelk_options.hpp>
+#include <kelk/kelk_solve.hpp>
 #include <kelk/kelk_step_map.hpp>
 #include <kelk/kelk_views.hpp>
 
@@ -35,7 +36,8 @@ struct ProbeOptions {
 
 struct ProbeResult {
   /// The largest Lyapunov exponent per step, mean over the sequences: perturbations grow (> 0)
-  /// or shrink (< 0) by about e^exponent per step. -inf when the tangent vanished.
+  /// or shrink (< 0) by about e^exponent per step. -inf when the tangent vanished (an exact 0),
+  /// +inf when it overflowed; NaN when the probe measured nothing (see `finite`).
   double exponent = 0.0;
   /// The exponent's standard error (batch means over 50-step chunks, combined over the
   /// sequences); +inf when fewer than two chunks were measured.
@@ -47,6 +49,12 @@ struct ProbeResult {
   double merge_length = std::numeric_limits<double>::infinity();
   /// exponent + 2 error < 0 and merge_length < T: parallel evaluation can pay.
   bool predictable = false;
+  /// false when a sequence's trajectory or its tangent became NaN or Inf (f itself produced
+  /// them: s0 and inputs are checked finite). exponent, error, exponent_min and exponent_max
+  /// are then NaN, predictable false, and the verdict starts with "non-finite" and names the
+  /// step; method = "auto" then chooses sequential, whose solve reports the NaN/Inf.
+  bool finite = true;
+  int non_finite_sequence = -1, non_finite_step = -1;  ///< the first such (0-based), if any
   std::string verdict;  ///< in plain words
 };
 
@@ -58,14 +66,26 @@ struct ProbeResult {
 /// that error is below `relative_error` of the exponent (a contracting map within a few hundred
 /// steps), else after `steps`. Costs two evaluations of f per probed step: at most about
 /// 2 steps / T of a sequential evaluation. Runs on `space`, one thread per sequence.
+///
+/// \throws std::invalid_argument for inconsistent shapes, invalid options, or NaN/Inf in s0 or
+///         inputs (the messages of kelk::solve, prefixed "kelk::probe: ").
+/// A trajectory or tangent that becomes NaN/Inf on the way is no error: the result says so
+/// (ProbeResult::finite false, exponent NaN, verdict "non-finite: ...").
+/// The Views may be of any layout, as for kelk::solve.
+template <class ExecutionSpace, class StepMap, class S0, class Inputs,
+          class = std::enable_if_t<Kokkos::is_execution_space<ExecutionSpace>::value>>
+ProbeResult probe(const ExecutionSpace& space, const StepMap& map, const S0& s0,
+                  const Inputs& inputs, const ProbeOptions& options = {});
+
+namespace impl {
+
 template <class ExecutionSpace, class StepMap>
-ProbeResult probe(
+ProbeResult probe_contiguous(
     const ExecutionSpace& space, const StepMap& map,
     const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>& s0,
     const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
         inputs,
-    const ProbeOptions& options = {}) {
-  check_step_map<StepMap>();
+    const ProbeOptions& options) {
   using Scalar = typename StepMap::value_type;
   using memory_space = typename ExecutionSpace::memory_space;
   const int B = int(s0.extent(0)), T = int(inputs.extent(1)), D = map.state_dim(),
@@ -79,6 +99,7 @@ ProbeResult probe(
   if (options.steps < 0) fail("steps must be >= 0 (0: automatic)");
   if (!(options.tolerance > 0 && options.tolerance < 1)) fail("tolerance must be in (0, 1)");
   if (!(options.relative_error >= 0)) fail("relative_error must be >= 0");
+  if (const char* what = impl::non_finite_data(space, s0, inputs)) fail(what);
   const int n = std::min(T, options.steps > 0 ? options.steps : std::max(1000, T / 50));
   const int discard =
       options.discard >= 0 ? std::min(options.discard, n - 1) : std::min(100, n / 10);
@@ -88,8 +109,9 @@ ProbeResult probe(
   Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> work(
       Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::work"), B,
       S + 5 * D);
-  // per sequence: exponent, standard error, steps probed
-  Kokkos::View<double* [3], memory_space> estimates(
+  // per sequence: exponent, standard error, steps probed, the step where the trajectory or
+  // tangent became non-finite (-1: never)
+  Kokkos::View<double* [4], memory_space> estimates(
       Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::estimates"), B);
   const Scalar root_eps = std::sqrt(std::numeric_limits<Scalar>::epsilon());
   Kokkos::parallel_for(
@@ -106,7 +128,7 @@ ProbeResult probe(
         }
         double sum = 0, part = 0, means = 0, squares = 0;  // logs; per chunk; chunk means
         int chunks = 0, t = 0;
-        bool vanished = false, overflowed = false;
+        bool vanished = false, overflowed = false, non_finite = false;
         while (t < n) {
           const Scalar* u = inputs.data() + (std::int64_t(b) * T + t) * Din;
           Scalar scale = Scalar(1);
@@ -121,9 +143,13 @@ ProbeResult probe(
             norm2 += w * w;
           }
           const double norm = impl::sqrt(norm2);
-          vanished = !(norm > 0);
-          overflowed = !vanished && !impl::is_finite(norm);
-          if (vanished || overflowed) break;
+          for (int d = 0; d < D; ++d)
+            if (!impl::is_finite(f[d]) || !impl::is_finite(fp[d])) non_finite = true;
+          // NaN (Inf - Inf, a NaN from f) is neither a vanished nor an overflowed tangent
+          non_finite = non_finite || norm != norm;
+          vanished = !non_finite && norm == 0;
+          overflowed = !non_finite && !vanished && !impl::is_finite(norm);
+          if (non_finite || vanished || overflowed) break;
           for (int d = 0; d < D; ++d) {
             v[d] = Scalar((double(fp[d]) - double(f[d])) / double(eps) / norm);
             s[d] = f[d];
@@ -144,7 +170,9 @@ ProbeResult probe(
           }
         }
         double exponent = sum / double(t > discard ? t - discard : 1), error;
-        if (vanished || overflowed) {
+        if (non_finite) {
+          exponent = error = 0;  // the host reports NaN
+        } else if (vanished || overflowed) {
           exponent = overflowed ? impl::infinity<double>() : -impl::infinity<double>();
           error = 0;
         } else if (chunks >= 2) {
@@ -157,6 +185,7 @@ ProbeResult probe(
         estimates(b, 0) = exponent;
         estimates(b, 1) = error;
         estimates(b, 2) = t;
+        estimates(b, 3) = non_finite ? t : -1;
       });
   const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), estimates);
   ProbeResult r;
@@ -168,14 +197,26 @@ ProbeResult probe(
     r.exponent_min = std::min(r.exponent_min, h(b, 0));
     r.exponent_max = std::max(r.exponent_max, h(b, 0));
     r.steps = std::max(r.steps, int(h(b, 2)));
+    if (h(b, 3) >= 0 && r.finite) {
+      r.finite = false;
+      r.non_finite_sequence = b;
+      r.non_finite_step = int(h(b, 3));
+    }
   }
   r.exponent = mean;
   r.error = std::sqrt(variance);
+  if (!r.finite) r.exponent = r.error = r.exponent_min = r.exponent_max = std::nan("");
   const bool contracting = r.exponent + 2 * r.error < 0;  // false for a NaN
   if (contracting) r.merge_length = -std::log(options.tolerance) / -r.exponent;
   r.predictable = contracting && r.merge_length < T;
   char text[320];
-  if (!std::isfinite(r.exponent) && r.exponent > 0)
+  if (!r.finite)
+    std::snprintf(text, sizeof text,
+                  "non-finite: the trajectory or its tangent became NaN or Inf at step %d of "
+                  "sequence %d (f produced it from finite data); no exponent measured, "
+                  "evaluate sequentially",
+                  r.non_finite_step + 1, r.non_finite_sequence);
+  else if (!std::isfinite(r.exponent) && r.exponent > 0)
     std::snprintf(text, sizeof text, "unbounded: the trajectory overflows; evaluate sequentially");
   else if (!(std::abs(r.exponent) > 2 * r.error))
     std::snprintf(text, sizeof text,
@@ -200,10 +241,29 @@ ProbeResult probe(
   return r;
 }
 
+}  // namespace impl
+
+template <class ExecutionSpace, class StepMap, class S0, class Inputs, class>
+ProbeResult probe(const ExecutionSpace& space, const StepMap& map, const S0& s0,
+                  const Inputs& inputs, const ProbeOptions& options) {
+  if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, void, Inputs>()) {
+    using Scalar = typename StepMap::value_type;
+    using Memory = typename ExecutionSpace::memory_space;
+    return impl::probe_contiguous(
+        space, map,
+        impl::as_layout_right<BatchView<const Scalar, Memory>>(space, s0, "kelk::probe::s0_copy"),
+        impl::as_layout_right<SequenceView<const Scalar, Memory>>(space, inputs,
+                                                                 "kelk::probe::inputs_copy"),
+        options);
+  } else {
+    return {};
+  }
+}
+
 /// probe() on the default execution space.
-template <class StepMap>
-ProbeResult probe(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
-                  const SequenceView<const typename StepMap::value_type>& inputs,
+template <class StepMap, class S0, class Inputs,
+          class = std::enable_if_t<!Kokkos::is_execution_space<StepMap>::value>>
+ProbeResult probe(const StepMap& map, const S0& s0, const Inputs& inputs,
                   const ProbeOptions& options = {}) {
   return probe(Kokkos::DefaultExecutionSpace(), map, s0, inputs, options);
 }
@@ -234,6 +294,13 @@ struct MethodChoice {
 inline MethodChoice choose_method(const ProbeResult& p, int T, const Resources& r) {
   char text[320];
   const long workers = long(std::max(1, r.time_ranks)) * std::max(1, r.threads);
+  if (!p.finite) {
+    std::snprintf(text, sizeof text,
+                  "the probe's trajectory became NaN or Inf at step %d of sequence %d: "
+                  "evaluating sequentially, which reports it",
+                  p.non_finite_step + 1, p.non_finite_sequence);
+    return {Method::sequential, text};
+  }
   if (!(p.merge_length < 0.5 * T)) {
     const bool contracting = p.merge_length < std::numeric_limits<double>::infinity();
     std::snprintf(text, sizeof text,

@@ -108,19 +108,88 @@ Problem<ExecutionSpace, StepMap> make_problem(
   if ((m == Method::deer || m == Method::elk) && 3 * std::size_t(p.D) * std::size_t(p.D) > int_max)
     invalid("method " + to_string(m) + " keeps dense D x D Jacobians; D = " + std::to_string(p.D) +
             " is beyond its limit 26754 (3 D^2 < 2^31); use quasi_deer, quasi_elk or block_jacobi");
+  // run time, not compile time: the method is a run-time option, and jacobi, block_jacobi
+  // and sequential need no Jacobian
   if ((m == Method::deer || m == Method::elk) && !provides_jacobian_v<StepMap>)
-    invalid("method " + to_string(m) + " needs a step map with jacobian()");
+    invalid("method " + to_string(m) +
+            " needs a step map with jacobian(): `KOKKOS_FUNCTION void jacobian(const "
+            "value_type* s, const value_type* u, value_type* f, value_type* jac, value_type* "
+            "scratch) const` writing f(s, u) and jac[i * D + j] = df_i/ds_j; wrap a map whose "
+            "step is a template in kelk::AutoDiff (kelk_autodiff.hpp) to get it, or choose a "
+            "method without Jacobians (jacobi, block_jacobi, sequential)");
   if ((m == Method::quasi_deer || m == Method::quasi_elk) && !provides_jacobian_diagonal_v<StepMap>)
-    invalid("method " + to_string(m) + " needs a step map with jacobian_diagonal()");
+    invalid("method " + to_string(m) +
+            " needs a step map with jacobian_diagonal(): `KOKKOS_FUNCTION void "
+            "jacobian_diagonal(const value_type* s, const value_type* u, value_type* f, "
+            "value_type* diag, value_type* scratch) const` writing f(s, u) and diag[i] = "
+            "df_i/ds_i; wrap a map whose step is a template in kelk::AutoDiff "
+            "(kelk_autodiff.hpp) to get it, or choose a method without Jacobians (jacobi, "
+            "block_jacobi, sequential)");
   if (options.sigma2 && !(*options.sigma2 > 0 && std::isfinite(*options.sigma2)))
     invalid("sigma2 must be finite and > 0, got " + number(*options.sigma2));
 
-  if (count_non_finite(space, s0) > 0) invalid("s0 contains NaN or Inf");
-  if (count_non_finite(space, inputs) > 0) invalid("inputs contain NaN or Inf");
+  if (const char* what = non_finite_data(space, s0, inputs)) invalid(what);
   if (options.method != Method::sequential && options.initial_guess == InitialGuess::provided &&
       count_non_finite(space, states) > 0)
     invalid("the provided initial guess (the states on entry) contains NaN or Inf");
   return p;
+}
+
+/// solve()'s work on Views of kelk's own types (the compiled instantiations of kelk.hpp).
+template <class ExecutionSpace, class StepMap>
+SolveResult solve_contiguous(
+    const ExecutionSpace& space, const StepMap& map,
+    const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>& s0,
+    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
+        inputs,
+    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& states,
+    const SolveOptions& options) {
+  const auto p = make_problem(space, map, s0, inputs, states, options);
+  Kokkos::Profiling::pushRegion("kelk::solve::" + to_string(options.method));
+  const SolveResult result = solve_with(space, p, options, SingleProcess{});
+  Kokkos::Profiling::popRegion();
+  return result;
+}
+
+/// check_view_argument() of each (B, T, n) View in turn, up to the first that fails.
+template <class Scalar, class Memory, class... Sequences>
+constexpr bool check_sequence_arguments();
+template <class Scalar, class Memory, class First, class... Rest>
+constexpr bool check_sequence_arguments_from() {
+  if constexpr (!check_view_argument<First, Scalar, Memory, 3, false>())
+    return false;
+  else
+    return check_sequence_arguments<Scalar, Memory, Rest...>();
+}
+template <class Scalar, class Memory, class... Sequences>
+constexpr bool check_sequence_arguments() {
+  if constexpr (sizeof...(Sequences) == 0)
+    return true;
+  else
+    return check_sequence_arguments_from<Scalar, Memory, Sequences...>();
+}
+
+/// The compile-time checks of an entry point's map and Views, in turn, so that a misuse gives
+/// one message (for the first problem); true when the call can be compiled.
+/// States: the writable (B, T, D) View, or void when there is none.
+template <class ExecutionSpace, class StepMap, class S0, class States, class... Sequences>
+constexpr bool check_arguments() {
+  static_assert(Kokkos::is_execution_space<ExecutionSpace>::value,
+                "kelk: the first argument must be a Kokkos execution space instance");
+  if constexpr (!check_step_map<StepMap>()) {
+    return false;
+  } else {
+    using Scalar = typename StepMap::value_type;
+    using Memory = typename ExecutionSpace::memory_space;
+    if constexpr (!check_view_argument<S0, Scalar, Memory, 2, false>())
+      return false;
+    else if constexpr (!check_sequence_arguments<Scalar, Memory, Sequences...>())
+      return false;
+    else if constexpr (std::is_void<States>::value)
+      return true;
+    else
+      return check_view_argument<States, Scalar, Memory, 3, true>();
+  }
 }
 
 }  // namespace impl
@@ -136,29 +205,42 @@ Problem<ExecutionSpace, StepMap> make_problem(
 /// \returns iterations, convergence and why, final update and residual, optional history.
 /// \throws std::invalid_argument for inconsistent shapes, empty problems, invalid options,
 ///         NaN/Inf in s0 or inputs, or a method the map cannot serve.
-template <class ExecutionSpace, class StepMap>
-SolveResult solve(
-    const ExecutionSpace& space, const StepMap& map,
-    const BatchView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>& s0,
-    const SequenceView<const typename StepMap::value_type, typename ExecutionSpace::memory_space>&
-        inputs,
-    const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& states,
-    const SolveOptions& options = {}) {
-  check_step_map<StepMap>();
-  static_assert(Kokkos::is_execution_space<ExecutionSpace>::value,
-                "kelk::solve: the first argument must be a Kokkos execution space instance");
-  const auto p = impl::make_problem(space, map, s0, inputs, states, options);
-  Kokkos::Profiling::pushRegion("kelk::solve::" + to_string(options.method));
-  const SolveResult result = impl::solve_with(space, p, options, impl::SingleProcess{});
-  Kokkos::Profiling::popRegion();
-  return result;
+///
+/// The Views are kelk::BatchView / kelk::SequenceView of the map's value_type in the space's
+/// memory space, or any Kokkos View of that scalar, rank and memory space (a Kokkos::subview,
+/// LayoutStride): one whose entries lie as LayoutRight's would (a time window of a single
+/// sequence) is used in place; any other (a time window of several sequences) is copied into a
+/// contiguous View first, and the states copied back after the solve (one B T D copy each way).
+template <class ExecutionSpace, class StepMap, class S0, class Inputs, class States,
+          class = std::enable_if_t<Kokkos::is_execution_space<ExecutionSpace>::value>>
+SolveResult solve(const ExecutionSpace& space, const StepMap& map, const S0& s0,
+                  const Inputs& inputs, const States& states, const SolveOptions& options = {}) {
+  if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, States, Inputs>()) {
+    using Scalar = typename StepMap::value_type;
+    using Memory = typename ExecutionSpace::memory_space;
+    bool copied = false;
+    const auto s = impl::as_layout_right<SequenceView<Scalar, Memory>>(
+        space, states, "kelk::solve::states_copy", &copied);
+    const SolveResult result = impl::solve_contiguous(
+        space, map,
+        impl::as_layout_right<BatchView<const Scalar, Memory>>(space, s0, "kelk::solve::s0_copy"),
+        impl::as_layout_right<SequenceView<const Scalar, Memory>>(space, inputs,
+                                                                 "kelk::solve::inputs_copy"),
+        s, options);
+    if (copied) {
+      Kokkos::deep_copy(space, states, s);
+      space.fence();
+    }
+    return result;
+  } else {
+    return {};
+  }
 }
 
 /// solve() on the default execution space.
-template <class StepMap>
-SolveResult solve(const StepMap& map, const BatchView<const typename StepMap::value_type>& s0,
-                  const SequenceView<const typename StepMap::value_type>& inputs,
-                  const SequenceView<typename StepMap::value_type>& states,
+template <class StepMap, class S0, class Inputs, class States,
+          class = std::enable_if_t<!Kokkos::is_execution_space<StepMap>::value>>
+SolveResult solve(const StepMap& map, const S0& s0, const Inputs& inputs, const States& states,
                   const SolveOptions& options = {}) {
   return solve(Kokkos::DefaultExecutionSpace(), map, s0, inputs, states, options);
 }

@@ -149,6 +149,17 @@ template <class M>
 struct has_value_type<M, std::void_t<typename M::value_type>>
     : std::is_floating_point<typename M::value_type> {};
 
+/// M::value_type, or double for a map without one (so that a signature naming the scalar type
+/// does not fail before check_step_map() can say what is missing).
+template <class M, class = void>
+struct value_type_or_double {
+  using type = double;
+};
+template <class M>
+struct value_type_or_double<M, std::void_t<typename M::value_type>> {
+  using type = typename M::value_type;
+};
+
 template <class M, class = void>
 struct has_dims : std::false_type {};
 template <class M>
@@ -323,25 +334,103 @@ inline constexpr bool provides_jacobian_v = impl::has_jacobian<M>::value;
 template <class M>
 inline constexpr bool provides_jacobian_diagonal_v = impl::has_jacobian_diagonal<M>::value;
 
-/// Compile-time check of the mandatory part of the step-map contract, with messages that say
-/// what is missing. Called by every solver entry point.
+namespace impl {
+
+// A member function named like a contract function, whatever its signature (a single
+// non-template member function: `&M::name` is then well-formed). With the has_* traits above,
+// it tells a misspelt signature, which would otherwise be silently ignored, from a missing one.
+#define KELK_IMPL_MEMBER_NAMED(name)                                                      \
+  template <class M, class = void>                                                        \
+  struct has_member_named_##name : std::false_type {};                                    \
+  template <class M>                                                                      \
+  struct has_member_named_##name<M, std::void_t<decltype(&M::name)>>                      \
+      : std::is_member_function_pointer<decltype(&M::name)> {};
+KELK_IMPL_MEMBER_NAMED(step)
+KELK_IMPL_MEMBER_NAMED(jacobian)
+KELK_IMPL_MEMBER_NAMED(jacobian_diagonal)
+KELK_IMPL_MEMBER_NAMED(vjp)
+KELK_IMPL_MEMBER_NAMED(finish_step)
+#undef KELK_IMPL_MEMBER_NAMED
+
+/// The checks of check_step_map() in order; each holds when an earlier one fails (so that only
+/// the first problem is reported).
 template <class M>
-constexpr void check_step_map() {
-  static_assert(std::is_copy_constructible<M>::value,
+struct step_map_checks {
+  static constexpr bool copyable = std::is_copy_constructible<M>::value;
+  static constexpr bool value_type = has_value_type<M>::value;
+  static constexpr bool dims = !value_type || has_dims<M>::value;
+  static constexpr bool step_signature =
+      !(value_type && dims) || has_step<M>::value || !has_member_named_step<M>::value;
+  static constexpr bool step = !(value_type && dims && step_signature) || has_step<M>::value;
+  static constexpr bool mandatory = copyable && value_type && dims && step_signature && step;
+  // optional functions: absent is fine, present with another signature is a mistake
+  static constexpr bool jacobian =
+      !mandatory || has_jacobian<M>::value || !has_member_named_jacobian<M>::value;
+  static constexpr bool jacobian_diagonal = !mandatory || has_jacobian_diagonal<M>::value ||
+                                            !has_member_named_jacobian_diagonal<M>::value;
+  static constexpr bool vjp = !mandatory || has_vjp<M>::value || !has_member_named_vjp<M>::value;
+  static constexpr bool finish_step =
+      !mandatory || has_finish_step<M>::value || !has_member_named_finish_step<M>::value;
+  static constexpr bool projected_form =
+      !(mandatory && finish_step) ||
+      std::disjunction<std::negation<has_finish_step<M>>,
+                       has_complete_projected_form<M>>::value;
+  static constexpr bool all =
+      mandatory && jacobian && jacobian_diagonal && vjp && finish_step && projected_form;
+};
+
+}  // namespace impl
+
+/// True when M meets the step-map contract as check_step_map() checks it.
+template <class M>
+inline constexpr bool is_step_map_v = impl::step_map_checks<M>::all;
+
+/// Compile-time check of the step-map contract, with messages that say what is missing or which
+/// function's signature differs from the contract's (only the first problem is reported).
+/// Called by every solver entry point. Returns is_step_map_v<M>.
+template <class M>
+constexpr bool check_step_map() {
+  using checks = impl::step_map_checks<M>;
+  static_assert(checks::copyable,
                 "kelk: a step map must be copyable (it is captured by value in kernels)");
-  static_assert(impl::has_value_type<M>::value,
-                "kelk: a step map must define `using value_type = float;` or `double`");
-  static_assert(impl::has_dims<M>::value,
+  static_assert(checks::value_type,
+                "kelk: a step map must define `using value_type = double;` (or float): the "
+                "scalar type of its states and inputs");
+  static_assert(checks::dims,
                 "kelk: a step map must provide `int state_dim() const`, `int input_dim() const` "
                 "and `int scratch_size() const`");
-  static_assert(impl::has_step<M>::value,
+  static_assert(checks::step_signature,
+                "kelk: the step map's `step` does not have the contract's signature; expected "
+                "`KOKKOS_FUNCTION void step(const value_type* s, const value_type* u, "
+                "value_type* f, value_type* scratch) const` (four pointers, const member)");
+  static_assert(checks::step,
                 "kelk: a step map must provide `KOKKOS_FUNCTION void step(const value_type* s, "
                 "const value_type* u, value_type* f, value_type* scratch) const`");
-  static_assert(std::disjunction<std::negation<impl::has_finish_step<M>>,
-                                 impl::has_complete_projected_form<M>>::value,
+  static_assert(checks::jacobian,
+                "kelk: the step map's `jacobian` does not have the contract's signature, so deer "
+                "and elk could not use it; expected `KOKKOS_FUNCTION void jacobian(const "
+                "value_type* s, const value_type* u, value_type* f, value_type* jac, value_type* "
+                "scratch) const` (five pointers, scratch last, const member)");
+  static_assert(checks::jacobian_diagonal,
+                "kelk: the step map's `jacobian_diagonal` does not have the contract's "
+                "signature, so quasi_deer and quasi_elk could not use it; expected "
+                "`KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* "
+                "u, value_type* f, value_type* diag, value_type* scratch) const`");
+  static_assert(checks::vjp,
+                "kelk: the step map's `vjp` does not have the contract's signature (or "
+                "`int vjp_scratch_size() const` is missing), so solve_adjoint could not use it; "
+                "expected `KOKKOS_FUNCTION void vjp(const value_type* s, const value_type* u, "
+                "const value_type* lambda, value_type* ds, value_type* du, value_type* dtheta, "
+                "value_type* scratch) const`");
+  static_assert(checks::finish_step,
+                "kelk: the step map's `finish_step` does not have the contract's signature; "
+                "expected `KOKKOS_FUNCTION void finish_step(const value_type* s, const "
+                "value_type* ws, const value_type* vu, value_type* f) const`");
+  static_assert(checks::projected_form,
                 "kelk: a step map with `finish_step` (the projected form) must also provide "
                 "`int projection_dim() const` and `recurrent_weights()` / `input_weights()` "
                 "returning Kokkos::View<const value_type**, Kokkos::LayoutRight, memory_space>");
+  return checks::all;
 }
 
 }  // namespace kelk

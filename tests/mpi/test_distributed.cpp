@@ -218,3 +218,61 @@ TEST_CASE("impossible splits and bad blocks fail on every rank", "[mpi]") {
   kelk::SequenceView<double> out("out", 2, part.local_length(), 3);
   CHECK_THROWS_WITH(solver.solve(map, q.s0, q.inputs, out), Catch::Contains("inputs contain NaN"));
 }
+
+TEST_CASE("blocks cut out of global arrays with kelk::local_block", "[mpi][local_block]") {
+  const auto map = kelk::make_random_gru<double>(4, 2, 0.5, 3);
+  const int B = GENERATE(1, 3), T = 101;
+  const int batch_ranks = B == 3 && world_size() % 3 == 0 ? 3 : 1;
+  auto p = kelk_test::random_problem<double>(B, T, 4, 2, 17);
+  const auto reference = kelk_test::plain_loop(map, p.s0, p.inputs);
+
+  const kelk::DistributedSolver solver(MPI_COMM_WORLD, B, T, batch_ranks);
+  const auto& part = solver.partition();
+  kelk::SequenceView<double> global("global", B, T, 4);
+  Kokkos::deep_copy(global, 5.0);
+  const auto s0 = kelk::local_block(part, p.s0);
+  const auto inputs = kelk::local_block(part, p.inputs);
+  const auto states = kelk::local_block(part, global);
+  CHECK(states.extent(0) == std::size_t(part.local_batch()));
+  CHECK(states.extent(1) == std::size_t(part.local_length()));
+  kelk::SolveOptions o;
+  o.method = kelk::Method::deer;
+  const auto r = solver.solve(map, s0, inputs, states, o);
+  CAPTURE(B, world_rank(), part.time_begin, part.time_end);
+  CHECK(r.converged);
+  // this rank's block equals the sequential evaluation there, and nothing else was written
+  CHECK(kelk_test::max_abs_diff(states, kelk::local_block(part, reference)) <= 1e-12);
+  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), global);
+  int outside = 0;
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t)
+      if ((b < part.batch_begin || b >= part.batch_end || t < part.time_begin ||
+           t >= part.time_end) &&
+          h(b, t, 0) != 5.0)
+        ++outside;
+  CHECK(outside == 0);
+
+  // the adjoint takes the same cuts, with the results of contiguous blocks (bitwise: sequential)
+  kelk::SequenceView<double> cot("cot", B, T, 4);
+  Kokkos::deep_copy(cot, 0.25);
+  const auto gradients = [&] {
+    return kelk::Gradients<double>{kelk::BatchView<double>("ds0", part.local_batch(), 4), {},
+                                   Kokkos::View<double*>("dtheta", kelk::parameter_count(map)),
+                                   {}};
+  };
+  const auto cut = gradients(), packed = gradients();
+  kelk::AdjointOptions a;
+  a.method = kelk::AdjointMethod::sequential;
+  solver.solve_adjoint(map, s0, inputs, kelk::local_block(part, reference),
+                       kelk::local_block(part, cot), cut, a);
+  solver.solve_adjoint(map, rows_of(p.s0, part), block_of(p.inputs, part),
+                       block_of(reference, part), block_of(cot, part), packed, a);
+  const auto h_cut = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), cut.parameters);
+  const auto h_packed =
+      Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), packed.parameters);
+  CHECK(std::equal(h_cut.data(), h_cut.data() + h_cut.size(), h_packed.data()));
+
+  // a global array of the wrong shape is named
+  kelk::SequenceView<double> wrong("wrong", B, T - 1, 4);
+  CHECK_THROWS_WITH(kelk::local_block(part, wrong), Catch::Contains("kelk::local_block"));
+}

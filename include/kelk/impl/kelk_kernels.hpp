@@ -521,4 +521,13 @@ std::int64_t count_non_finite(const ExecutionSpace& space, const View& v) {
   return count;
 }
 
+/// The data check every entry point taking s0 and inputs shares (kelk::solve, kelk::probe, ...):
+/// nullptr when both are finite, else what is wrong, for the caller to prefix with its name.
+template <class ExecutionSpace, class S0, class Inputs>
+const char* non_finite_data(const ExecutionSpace& space, const S0& s0, const Inputs& inputs) {
+  if (count_non_finite(space, s0) > 0) return "s0 contains NaN or Inf";
+  if (count_non_finite(space, inputs) > 0) return "inputs contain NaN or Inf";
+  return nullptr;
+}
+
 }  // namespace kelk::impl
