@@ -363,3 +363,45 @@ TEST_CASE("history and the best iterate", "[solve]") {
     CHECK(r.final_update == Approx(s.result.final_residual).epsilon(1e-12));
   }
 }
+
+namespace {
+/// s' = a tanh(s) + u elementwise, the README's example: Lipschitz constant a in the max norm.
+struct DampedTanh {
+  using value_type = double;
+  int D;
+  double a;
+  int state_dim() const { return D; }
+  int input_dim() const { return D; }
+  int scratch_size() const { return 0; }
+  KOKKOS_FUNCTION void step(const double* s, const double* u, double* f, double*) const {
+    for (int i = 0; i < D; ++i) f[i] = a * KELK_IMPL_KOKKOS_MATH::tanh(s[i]) + u[i];
+  }
+  KOKKOS_FUNCTION void jacobian(const double* s, const double* u, double* f, double* jac,
+                                double* scratch) const {
+    step(s, u, f, scratch);
+    for (int i = 0; i < D * D; ++i) jac[i] = 0;
+    for (int i = 0; i < D; ++i) {
+      const double t = KELK_IMPL_KOKKOS_MATH::tanh(s[i]);
+      jac[i * D + i] = a * (1 - t * t);
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("final_residual bounds the error against the sequential evaluation", "[solve]") {
+  // s_t = f(s_{t-1}, u_t) + r_t with |r_t| <= r and |f(x) - f(y)| <= L |x - y| give
+  // |s_t - s*_t| <= r (1 + L + L^2 + ...) = r / (1 - L): the bound README.md states
+  const DampedTanh map{4, 0.95};
+  auto p = kelk_test::random_problem<double>(2, 500, 4, 4, 71, 2.0);
+  Kokkos::deep_copy(p.inputs, 0.05);  // slow forgetting: errors accumulate over ~20 steps
+  const auto reference = kelk_test::plain_loop(map, p.s0, p.inputs);
+  kelk::SolveOptions o;
+  o.method = GENERATE(Method::jacobi, Method::deer);
+  o.atol = 1e-7;
+  kelk::SequenceView<double> states("states", 2, 500, 4);
+  const auto r = kelk::solve(map, p.s0, p.inputs, states, o);
+  const double error = kelk_test::max_abs_diff(states, reference);
+  CAPTURE(kelk::to_string(o.method), r.iterations, r.final_update, r.final_residual, error);
+  REQUIRE(r.converged);
+  CHECK(error <= r.final_residual / (1 - map.a) + 1e-14);
+}

@@ -67,7 +67,11 @@ struct IterationProgress {
 
 struct SolveOptions {
   Method method = Method::deer;
-  /// Absolute tolerance on the update; unset: 1e-7 for double, 1e-4 for float.
+  /// Absolute tolerance on the update; unset: 1e-7 for double, 1e-4 for float. It bounds the
+  /// last update max |s^(i) - s^(i-1)|, not the error against the sequential evaluation (a
+  /// jacobi run with atol = 1e-7 ended 2.7e-7 away): SolveResult::final_residual r is the
+  /// estimate to look at; on a map contracting with Lipschitz constant L < 1 (max norm) the
+  /// states are within r / (1 - L) of the sequential evaluation (README "Options").
   std::optional<double> atol;
   /// Relative tolerance on the update (0: unused, as published).
   double rtol = 0.0;
@@ -98,7 +102,9 @@ struct SolveOptions {
   int blocks = 0;
   /// elk, quasi_elk: sigma^2 = 1/lambda of the trust region (ALGORITHMS.md section 5); larger
   /// means bolder steps (infinity is DEER). Unset: the published values for the
-  /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk.
+  /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk. The other methods have no trust
+  /// region and ignore a valid value (silently: the library prints nothing), but an invalid
+  /// one (<= 0, NaN, Inf) is refused for every method (std::invalid_argument).
   std::optional<double> sigma2;
   /// elk, quasi_elk: adapt sigma^2 every iteration (sigma2 = "auto"; ALGORITHMS.md section 5.1):
   /// elk: a candidate becomes the iterate only if it is finite and its linearised model's
@@ -109,7 +115,7 @@ struct SolveOptions {
   /// accepted steps, cut when the merit grows 3-fold over 20 iterates and, once converging,
   /// capped at half the value so cut. `sigma2` (or the default) is where it starts;
   /// the solve stops when the iterate's residual max |s_t - f(s_{t-1}, u_t)| is at most atol.
-  /// false: sigma^2 fixed, as published.
+  /// false: sigma^2 fixed, as published. Ignored by the methods other than elk and quasi_elk.
   bool sigma2_auto = false;
   /// elk, quasi_elk: false takes the Kalman filter means as the next iterate (as published);
   /// true adds the Rauch-Tung-Striebel smoother, which gives the exact Levenberg-Marquardt step.
