@@ -148,6 +148,11 @@ expect d_mismatch good.toml "has D = 6, Din = 3 but the model" --input inputs_d6
 expect din_mismatch good.toml "has D = 8, Din = 2 but the model" --input inputs_din2.h5
 expect nan_s0 good.toml "s0 contains NaN or Inf" --input s0_nan.h5
 expect inf_inputs good.toml "inputs contain NaN or Inf" --input inputs_inf.h5
+# the predictability probe (--probe, method = auto) refuses the same data with the same words
+expect probe_nan_s0 good.toml "kelk::probe: s0 contains NaN or Inf" --input s0_nan.h5 --probe
+# (one rank: the probe reads rank 0's block only, and at 2 ranks this Inf is on rank 1, where
+# the solve finds it: the inf_inputs case)
+NP=1 expect auto_inf_inputs good.toml "kelk::probe: inputs contain NaN or Inf" --input inputs_inf.h5 --method auto
 expect unknown_method unknown_method.toml "unknown method 'newton'"
 expect unknown_method_flag good.toml "unknown method 'newton'" --method newton
 expect unknown_option unknown_option.toml "unknown option 'solver.tolerance'"
