@@ -383,23 +383,11 @@ class DistributedSolver {
                     const Inputs& inputs, const States& states,
                     const SolveOptions& options = {}) const {
     if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, States, Inputs>()) {
-      using Scalar = typename StepMap::value_type;
-      using Memory = typename ExecutionSpace::memory_space;
-      bool copied = false;
-      const auto s = impl::as_layout_right<SequenceView<Scalar, Memory>>(
-          space, states, "kelk::DistributedSolver::states_copy", &copied);
-      const SolveResult result = solve_contiguous(
-          space, map,
-          impl::as_layout_right<BatchView<const Scalar, Memory>>(
-              space, s0, "kelk::DistributedSolver::s0_copy"),
-          impl::as_layout_right<SequenceView<const Scalar, Memory>>(
-              space, inputs, "kelk::DistributedSolver::inputs_copy"),
-          s, options);
-      if (copied) {
-        Kokkos::deep_copy(space, states, s);
-        space.fence();
-      }
-      return result;
+      return impl::on_layout_right<typename StepMap::value_type>(
+          space, "kelk::DistributedSolver", s0, inputs, states,
+          [&](const auto& s0_, const auto& inputs_, const auto& states_) {
+            return solve_contiguous(space, map, s0_, inputs_, states_, options);
+          });
     } else {
       return {};
     }

@@ -192,6 +192,28 @@ constexpr bool check_arguments() {
   }
 }
 
+/// Calls solve(s0, inputs, states) on kelk's own View types: Views laid out as LayoutRight's
+/// are used in place, any other is copied into a contiguous View first (labelled
+/// `who`::s0_copy, ...) and the states are copied back afterwards.
+template <class Scalar, class ExecutionSpace, class S0, class Inputs, class States, class Solve>
+SolveResult on_layout_right(const ExecutionSpace& space, const std::string& who, const S0& s0,
+                            const Inputs& inputs, const States& states, const Solve& solve) {
+  using Memory = typename ExecutionSpace::memory_space;
+  bool copied = false;
+  const auto s = as_layout_right<SequenceView<Scalar, Memory>>(
+      space, states, (who + "::states_copy").c_str(), &copied);
+  const SolveResult result = solve(
+      as_layout_right<BatchView<const Scalar, Memory>>(space, s0, (who + "::s0_copy").c_str()),
+      as_layout_right<SequenceView<const Scalar, Memory>>(space, inputs,
+                                                         (who + "::inputs_copy").c_str()),
+      s);
+  if (copied) {
+    Kokkos::deep_copy(space, states, s);
+    space.fence();
+  }
+  return result;
+}
+
 }  // namespace impl
 
 /// Evaluates the recurrence s_t = f(s_{t-1}, u_t), t = 1..T, for B sequences.
@@ -216,22 +238,11 @@ template <class ExecutionSpace, class StepMap, class S0, class Inputs, class Sta
 SolveResult solve(const ExecutionSpace& space, const StepMap& map, const S0& s0,
                   const Inputs& inputs, const States& states, const SolveOptions& options = {}) {
   if constexpr (impl::check_arguments<ExecutionSpace, StepMap, S0, States, Inputs>()) {
-    using Scalar = typename StepMap::value_type;
-    using Memory = typename ExecutionSpace::memory_space;
-    bool copied = false;
-    const auto s = impl::as_layout_right<SequenceView<Scalar, Memory>>(
-        space, states, "kelk::solve::states_copy", &copied);
-    const SolveResult result = impl::solve_contiguous(
-        space, map,
-        impl::as_layout_right<BatchView<const Scalar, Memory>>(space, s0, "kelk::solve::s0_copy"),
-        impl::as_layout_right<SequenceView<const Scalar, Memory>>(space, inputs,
-                                                                 "kelk::solve::inputs_copy"),
-        s, options);
-    if (copied) {
-      Kokkos::deep_copy(space, states, s);
-      space.fence();
-    }
-    return result;
+    return impl::on_layout_right<typename StepMap::value_type>(
+        space, "kelk::solve", s0, inputs, states, [&](const auto& s0_, const auto& inputs_,
+                                                      const auto& states_) {
+          return impl::solve_contiguous(space, map, s0_, inputs_, states_, options);
+        });
   } else {
     return {};
   }
