@@ -572,6 +572,23 @@ AdjointResult adjoint_with(
   return result;
 }
 
+/// Calls adjoint(s0, inputs, states, cotangents) on kelk's own View types: Views laid out as
+/// LayoutRight's are used in place, any other is copied into a contiguous View first (labelled
+/// `who`::s0_copy, ...).
+template <class Scalar, class ExecutionSpace, class S0, class Inputs, class States,
+          class Cotangents, class Adjoint>
+AdjointResult adjoint_on_layout_right(const ExecutionSpace& space, const std::string& who,
+                                      const S0& s0, const Inputs& inputs, const States& states,
+                                      const Cotangents& cotangents, const Adjoint& adjoint) {
+  using Memory = typename ExecutionSpace::memory_space;
+  using Sequence = SequenceView<const Scalar, Memory>;
+  return adjoint(
+      as_layout_right<BatchView<const Scalar, Memory>>(space, s0, (who + "::s0_copy").c_str()),
+      as_layout_right<Sequence>(space, inputs, (who + "::inputs_copy").c_str()),
+      as_layout_right<Sequence>(space, states, (who + "::states_copy").c_str()),
+      as_layout_right<Sequence>(space, cotangents, (who + "::cotangents_copy").c_str()));
+}
+
 }  // namespace impl
 
 /// Gradients of a loss L(s_1, ..., s_T) through the recurrence s_t = f(s_{t-1}, u_t), given a
@@ -601,23 +618,17 @@ AdjointResult solve_adjoint(const ExecutionSpace& space, const StepMap& map, con
                   "kelk::solve_adjoint: the step map must provide `int vjp_scratch_size() const` "
                   "and `KOKKOS_FUNCTION void vjp(s, u, lambda, ds, du, dtheta, scratch) const` "
                   "(see kelk_step_map.hpp)");
-    using Scalar = typename StepMap::value_type;
-    using Memory = typename ExecutionSpace::memory_space;
-    using Sequence = SequenceView<const Scalar, Memory>;
-    const auto g =
-        impl::as_layout_right<Sequence>(space, cotangents, "kelk::solve_adjoint::cotangents_copy");
-    const auto p = impl::make_adjoint_problem(
-        space, map,
-        impl::as_layout_right<BatchView<const Scalar, Memory>>(space, s0,
-                                                               "kelk::solve_adjoint::s0_copy"),
-        impl::as_layout_right<Sequence>(space, inputs, "kelk::solve_adjoint::inputs_copy"),
-        impl::as_layout_right<Sequence>(space, states, "kelk::solve_adjoint::states_copy"), g,
-        out, options);
-    Kokkos::Profiling::pushRegion("kelk::solve_adjoint::" + to_string(options.method));
-    impl::SingleProcess topology;
-    const AdjointResult result = impl::adjoint_with(space, p, g, out, options, topology);
-    Kokkos::Profiling::popRegion();
-    return result;
+    return impl::adjoint_on_layout_right<typename StepMap::value_type>(
+        space, "kelk::solve_adjoint", s0, inputs, states, cotangents,
+        [&](const auto& s0_, const auto& inputs_, const auto& states_, const auto& g) {
+          const auto p =
+              impl::make_adjoint_problem(space, map, s0_, inputs_, states_, g, out, options);
+          Kokkos::Profiling::pushRegion("kelk::solve_adjoint::" + to_string(options.method));
+          impl::SingleProcess topology;
+          const AdjointResult result = impl::adjoint_with(space, p, g, out, options, topology);
+          Kokkos::Profiling::popRegion();
+          return result;
+        });
   } else {
     return {};
   }

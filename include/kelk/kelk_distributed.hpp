@@ -414,18 +414,11 @@ class DistributedSolver {
       static_assert(provides_vjp_v<StepMap>,
                     "kelk::DistributedSolver::solve_adjoint: the step map must provide vjp() "
                     "(see kelk_step_map.hpp)");
-      using Scalar = typename StepMap::value_type;
-      using Memory = typename ExecutionSpace::memory_space;
-      using Sequence = SequenceView<const Scalar, Memory>;
-      return solve_adjoint_contiguous(
-          space, map,
-          impl::as_layout_right<BatchView<const Scalar, Memory>>(
-              space, s0, "kelk::DistributedSolver::s0_copy"),
-          impl::as_layout_right<Sequence>(space, inputs, "kelk::DistributedSolver::inputs_copy"),
-          impl::as_layout_right<Sequence>(space, states, "kelk::DistributedSolver::states_copy"),
-          impl::as_layout_right<Sequence>(space, cotangents,
-                                          "kelk::DistributedSolver::cotangents_copy"),
-          out, options);
+      return impl::adjoint_on_layout_right<typename StepMap::value_type>(
+          space, "kelk::DistributedSolver", s0, inputs, states, cotangents,
+          [&](const auto& s0_, const auto& inputs_, const auto& states_, const auto& g) {
+            return solve_adjoint_contiguous(space, map, s0_, inputs_, states_, g, out, options);
+          });
     } else {
       return {};
     }
