@@ -6,7 +6,9 @@
 //     KokkosBatched::SerialGemv stub that aborts at run time);
 //   - KokkosBlas::gemm takes an execution space instance (Kokkos Kernels 4);
 //   - KOKKOS_IF_ON_HOST states "host pass only" portably (Kokkos 4; compiler macros before);
-//   - the thread-count flag is --kokkos-threads (3.x) or --kokkos-num-threads (4).
+//   - the thread-count flag is --kokkos-threads (3.x) or --kokkos-num-threads (4);
+//   - which of Sacado's headers compile with Kokkos 4: kelk_compat_sacado.hpp (apart, so that
+//     only code using kelk::AutoDiff includes Sacado).
 #pragma once
 
 #include <KokkosKernels_config.h>
