@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# An installed kelk stands on its own: installs the build folder (KELK_BUILD_DIR, default
+# <repo>/build) into a scratch prefix with the Kokkos, Kokkos Kernels and Sacado that the set-up
+# built (KELK_INSTALL_DEPENDENCIES), moves the prefix, hides the clone's .deps/ and build folder
+# (renamed, and renamed back on exit, whatever happens), then configures, builds and runs the
+# consumer project tests/package against the moved prefix. Run it when nothing else uses the
+# build (.ci/run runs it last).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${KELK_BUILD_DIR:-$repo/build}
+work=$(mktemp -d "${TMPDIR:-/tmp}/kelk-install.XXXXXX")
+label="kelk install"
+# shellcheck source=common.sh
+source "$repo/scripts/common.sh"
+
+hidden=()
+restore() {
+  local d
+  for d in "${hidden[@]}"; do mv "$d.hidden-by-check-install" "$d"; done
+  rm -rf "$work"
+  print_timings
+}
+trap restore EXIT
+
+cmake --install "$build_dir" --prefix "$work/installed" >"$work/install.log"
+mv "$work/installed" "$work/prefix"
+for d in "$repo/.deps" "$build_dir"; do
+  if [ -e "$d" ]; then
+    mv "$d" "$d.hidden-by-check-install"
+    hidden+=("$d")
+  fi
+done
+log "installed into a prefix moved to $work/prefix; hidden: ${hidden[*]}"
+run_logged "$work/consumer.log" cmake -S "$repo/tests/package" -B "$work/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release
+run_logged "$work/consumer-build.log" cmake --build "$work/build"
+OMP_PROC_BIND=false "$work/build/consumer"
+log "OK: the consumer builds and runs against the moved prefix without the clone's .deps/ and build"
