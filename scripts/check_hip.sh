@@ -16,8 +16,10 @@
 # and kelk's build is incremental. Logs: <deps>/hip/*.log.
 set -euo pipefail
 
-t_start=$SECONDS
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+label="kelk hip"
+# shellcheck source=common.sh
+source "$repo/scripts/common.sh"
 deps=${KELK_DEPS_DIR:-$repo/.deps}
 hip=$deps/hip
 prefix=$hip/install
@@ -31,39 +33,18 @@ kernels_stamp=$prefix/.kelk-kokkos-kernels-hip-3.4.1-$amdgpu_target
 # prints a (harmless) Python traceback. Name the target instead.
 export HCC_AMDGPU_TARGET=$amdgpu_target
 
-log() { printf '[kelk hip] %s\n' "$*"; }
-duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
-# run_logged LOG CMD...: runs CMD with its output in LOG; on failure prints LOG's tail and exits.
-run_logged() {
-  local logfile=$1
-  shift
-  if ! "$@" >"$logfile" 2>&1; then
-    log "FAILED: $*"
-    log "last lines of $logfile:"
-    tail -n 60 "$logfile"
-    exit 1
-  fi
-}
-timings=()
-stage_done() { timings+=("$(printf '%-22s %s' "$1" "$(duration $((SECONDS - $2)))")"); }
-summary() {
-  local line
-  for line in "${timings[@]}"; do log "  $line"; done
-  log "total time: $(duration $((SECONDS - t_start)))"
-}
-trap summary EXIT
-
 mkdir -p "$hip"
 
 # --- 1. Debian packages -------------------------------------------------------
 t=$SECONDS
 packages=(
   hipcc libamdhip64-dev rocm-device-libs
-  build-essential cmake ninja-build
+  build-essential cmake ninja-build ccache
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev libopenmpi-dev libhdf5-openmpi-dev
 )
 bash "$repo/scripts/install_packages.sh" "kelk hip" "${packages[@]}"
 hipcc_bin=$(command -v hipcc)
+mapfile -t launcher < <(compiler_launcher_args)
 stage_done "packages" "$t"
 
 # --- 2. Kokkos and Kokkos Kernels with HIP ------------------------------------
@@ -126,36 +107,13 @@ t=$SECONDS
 log "configuring kelk in $build_dir (log: $hip/kelk-configure.log)"
 run_logged "$hip/kelk-configure.log" \
   cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$hipcc_bin" \
-  -DKokkos_ROOT="$prefix" -DKELK_DEPS_PREFIX=/nonexistent -DSacado_ROOT="$prefix" -DKELK_ENABLE_SACADO=ON
+  -DKokkos_ROOT="$prefix" -DKELK_DEPS_PREFIX=/nonexistent -DSacado_ROOT="$prefix" -DKELK_ENABLE_SACADO=ON "${launcher[@]}"
 grep -E 'kelk: (Kokkos (backends|[0-9])|Sacado)' "$hip/kelk-configure.log" || true
 log "building kelk with hipcc (log: $hip/kelk-build.log)"
 # -k 0: compile everything that can be compiled, so that one run reports every error.
 if ! cmake --build "$build_dir" -j "$jobs" -- -k 0 >"$hip/kelk-build.log" 2>&1; then
-  log "FAILED: kelk does not build with Kokkos's HIP backend. Failed steps:"
-  grep -E '^FAILED: ' "$hip/kelk-build.log" | sort -u || true
-  # Each distinct error once, after the outermost and innermost kelk lines of its
-  # instantiation chain when it is reported inside Kokkos (paths relative to the repository).
-  log "errors ([outermost kelk location -> innermost ->] error):"
-  awk -v repo="$repo/" -v deps="$deps/" '
-    function rel(s) { return index(s, repo) == 1 ? substr(s, length(repo) + 1) : s }
-    function flush() {
-      if (err != "") {
-        line = rel(err)
-        if (first != "") line = rel(first) " -> " line
-        if (last != "" && last != first) line = rel(last) " -> " line
-        print substr(line, 1, 500)
-      }
-      err = ""; first = ""; last = ""
-    }
-    / (fatal )?error: / { flush(); err = $0; next }
-    /^(FAILED: |\[[0-9]+\/[0-9]+\] |[0-9]+ errors? generated)/ { flush(); next }
-    err != "" && index($0, repo) == 1 && index($0, deps) != 1 && / note: / {
-      sub(/: note:.*/, ""); if (first == "") first = $0; last = $0
-    }
-    END { flush() }
-  ' "$hip/kelk-build.log" | sort | uniq -c | head -n 100 || true
-  log "last lines of $hip/kelk-build.log:"
-  tail -n 60 "$hip/kelk-build.log"
+  log "FAILED: kelk does not build with Kokkos's HIP backend"
+  summarize_compile_errors "$hip/kelk-build.log" "$deps"
   stage_done "kelk (hipcc), FAILED" "$t"
   exit 1
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the Kokkos 3.4.1 and Kokkos Kernels 3.4.1 sources from Debian's `trilinos` source
-# package into <deps>/src (deps: $KELK_DEPS_DIR, default <repo>/.deps), unpacks only
+# package into <root>/src (root: $KELK_SRC_DIR, else $KELK_DEPS_DIR, else <repo>/.deps; .ci/run
+# sets KELK_SRC_DIR to its cache so that it is fetched once for every build), unpacks only
 # packages/kokkos, packages/kokkos-kernels and packages/sacado (Sacado 13.2, the same Trilinos
 # release as that Kokkos: header-only forward-mode AD, see scripts/build_sacado.sh), and prints
 # the unpacked `packages` directory on stdout (progress goes to stderr). Used by
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-deps=${KELK_DEPS_DIR:-$repo/.deps}
+deps=${KELK_SRC_DIR:-${KELK_DEPS_DIR:-$repo/.deps}}
 log() { printf '[kelk kokkos] %s\n' "$*" >&2; }
 
 # --- fetch Debian's trilinos source package --------------------------------------

@@ -11,6 +11,7 @@
 #   KELK_BUILD_DIR    build folder (default: <repo>/build)
 #   KELK_BUILD_TYPE   CMAKE_BUILD_TYPE (default: Release)
 #   KELK_CMAKE_ARGS   extra arguments for the kelk configure step
+#   KELK_CCACHE       0: do not put ccache (installed here) in front of the compilers
 #   KELK_KOKKOS       "openmp" (default): build Kokkos+OpenMP from Debian's trilinos source
 #                     into .deps/; "system": use Debian's Serial-only Kokkos package
 set -euo pipefail
@@ -20,11 +21,13 @@ build_dir=${KELK_BUILD_DIR:-$repo/build}
 build_type=${KELK_BUILD_TYPE:-Release}
 jobs=$(nproc)
 
-log() { printf '[kelk setup] %s\n' "$*"; }
+label="kelk setup"
+# shellcheck source=common.sh
+source "$repo/scripts/common.sh"
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache patch
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libblas-dev liblapack-dev
   libopenblas-openmp-dev
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev
@@ -42,6 +45,8 @@ bash "$repo/scripts/install_packages.sh" "kelk setup" "${packages[@]}"
 
 # --- 2. Kokkos ----------------------------------------------------------------
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE="$build_type")
+mapfile -t launcher < <(compiler_launcher_args)
+cmake_args+=("${launcher[@]}")
 if [ -n "${Kokkos_ROOT:-}" ]; then
   log "Kokkos: using Kokkos_ROOT=$Kokkos_ROOT"
 elif [ "${KELK_KOKKOS:-openmp}" = system ]; then
