@@ -18,6 +18,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps=${KELK_DEPS_DIR:-$repo/.deps}
+mkdir -p "$deps"
 prefix=$deps/install
 jobs=$(nproc)
 log() { printf '[kelk kokkos] %s\n' "$*"; }

@@ -55,6 +55,8 @@ elif [ "${KELK_KOKKOS:-openmp}" = system ]; then
 elif "$repo/scripts/build_kokkos.sh"; then
   :
 else
+  # CI must see it: a fallback there would test the Serial-only Kokkos and pass
+  [ "${CI:-}" = true ] && { log "ERROR: building Kokkos with OpenMP failed (CI)"; exit 1; }
   log "WARNING: building Kokkos with OpenMP failed; falling back to Debian's Serial-only Kokkos"
 fi
 # Sacado (optional, header-only: kelk_autodiff.hpp's automatic Jacobians), from the same
@@ -63,6 +65,7 @@ fi
 if "$repo/scripts/build_sacado.sh"; then
   [ -n "${Sacado_ROOT:-}" ] || cmake_args+=(-DSacado_ROOT="${KELK_DEPS_DIR:-$repo/.deps}/install")
 else
+  [ "${CI:-}" = true ] && { log "ERROR: installing Sacado's headers failed (CI)"; exit 1; }
   log "WARNING: installing Sacado's headers failed; kelk builds without kelk_autodiff.hpp"
 fi
 
