@@ -53,7 +53,6 @@ build_dir=${KELK_CUDA_BUILD_DIR:-$repo/build-cuda}
 arch=${KELK_CUDA_ARCH:-HOPPER90}
 nvcc_version=$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 stamp=$prefix/.kelk-$kokkos4-$kernels4-cuda$nvcc_version-$arch-cxx20
-jobs=$(nproc)
 log "nvcc $nvcc_version, Kokkos architecture $arch"
 
 # --- 1. Kokkos and Kokkos Kernels for CUDA --------------------------------------
@@ -69,24 +68,18 @@ else
   unpack_kokkos4 "$cuda/src"
   run_logged "$cuda/patch.log" patch -d "$cuda/src/$kokkos4" -p1 \
     -i "$repo/scripts/patches/kokkos-4.6.01-cuda13.patch"
-  run_logged "$cuda/kokkos-configure.log" cmake -S "$cuda/src/$kokkos4" -B "$cuda/build-kokkos" \
-    -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+  cmake_install kokkos "$cuda/src/$kokkos4" "$cuda" "$prefix" \
     -DCMAKE_CXX_COMPILER="$cuda/src/$kokkos4/bin/nvcc_wrapper" -DCMAKE_CXX_STANDARD=20 \
     -DKokkos_ENABLE_CUDA=ON -DKokkos_ENABLE_SERIAL=ON -DKokkos_ARCH_"$arch"=ON \
     -DKokkos_ENABLE_DEPRECATED_CODE_4=OFF "${launcher[@]}"
-  run_logged "$cuda/kokkos-build.log" cmake --build "$cuda/build-kokkos" -j "$jobs"
-  run_logged "$cuda/kokkos-install.log" cmake --install "$cuda/build-kokkos"
   stage_done "Kokkos (CUDA)" "$t"
   t=$SECONDS
-  run_logged "$cuda/kernels-configure.log" cmake -S "$cuda/src/$kernels4" -B "$cuda/build-kernels" \
-    -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+  cmake_install kernels "$cuda/src/$kernels4" "$cuda" "$prefix" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$prefix/bin/nvcc_wrapper" \
     -DCMAKE_CXX_STANDARD=20 -DKokkosKernels_ENABLE_ALL_COMPONENTS=OFF \
     -DKokkosKernels_ENABLE_COMPONENT_BLAS=ON -DKokkosKernels_ENABLE_COMPONENT_BATCHED=ON \
     -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_ENABLE_TPL_CUBLAS=ON "${launcher[@]}"
-  run_logged "$cuda/kernels-build.log" cmake --build "$cuda/build-kernels" -j "$jobs"
-  run_logged "$cuda/kernels-install.log" cmake --install "$cuda/build-kernels"
-  rm -rf "$cuda/src" "$cuda/build-kokkos" "$cuda/build-kernels"
+  rm -rf "$cuda/src"
   touch "$stamp"
 fi
 stage_done "Kokkos Kernels (CUDA)" "$t"
@@ -103,8 +96,9 @@ run_logged "$cuda/kelk-configure.log" cmake -S "$repo" -B "$build_dir" -G Ninja 
 grep -E 'kelk: (Kokkos|Sacado|test discovery|flags)' "$cuda/kelk-configure.log" || true
 
 # The whole suite must be listed from the parsed sources, as on a cluster's login node.
-listed=$(ctest --test-dir "$build_dir" -N | sed -n 's/^Total Tests: //p')
-catch_cases=$(ctest --test-dir "$build_dir" -N | grep -c '\[threads=' || true)
+listing=$(ctest --test-dir "$build_dir" -N)
+listed=$(sed -n 's/^Total Tests: //p' <<<"$listing")
+catch_cases=$(grep -c '\[threads=' <<<"$listing" || true)
 if [ "${listed:-0}" -eq 0 ] || [ "$catch_cases" -eq 0 ]; then
   log "FAILED: ctest -N lists ${listed:-0} tests ($catch_cases Catch test cases) in $build_dir"
   exit 1
@@ -115,7 +109,7 @@ targets=(kelk kelk_device_coverage kelk_apps)
 [ "$all" = 1 ] && targets=(all kelk_device_coverage)
 log "building ${targets[*]} with nvcc_wrapper (log: $cuda/kelk-build.log)"
 # -k 0: compile everything that can be compiled, so that one run reports every error.
-if ! cmake --build "$build_dir" -j "$jobs" --target "${targets[@]}" -- -k 0 \
+if ! cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]}" -- -k 0 \
   >"$cuda/kelk-build.log" 2>&1; then
   log "FAILED: kelk does not build with Kokkos' CUDA backend"
   summarize_compile_errors "$cuda/kelk-build.log" "$deps"

@@ -53,19 +53,12 @@ if [ ! -f "$kokkos_stamp" ] || [ ! -f "$kernels_stamp" ]; then
   pkgs=$(KELK_DEPS_DIR=$deps bash "$repo/scripts/fetch_kokkos_source.sh")
 fi
 
-# build_and_install PACKAGE CMAKE_ARGS...: configure, build and install <pkgs>/PACKAGE with hipcc
-# into the prefix, logs in $hip/PACKAGE-{configure,build,install}.log.
+# build_and_install PACKAGE CMAKE_ARGS...: <pkgs>/PACKAGE built with hipcc into the prefix
 build_and_install() {
   local name=$1
   shift
-  rm -rf "$hip/build-$name"
-  run_logged "$hip/$name-configure.log" \
-    cmake -S "$pkgs/$name" -B "$hip/build-$name" "${gen[@]}" \
-    -DCMAKE_CXX_COMPILER="$hipcc_bin" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+  cmake_install "$name" "$pkgs/$name" "$hip" "$prefix" -DCMAKE_CXX_COMPILER="$hipcc_bin" \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON "$@"
-  run_logged "$hip/$name-build.log" cmake --build "$hip/build-$name" -j "$jobs"
-  run_logged "$hip/$name-install.log" cmake --install "$hip/build-$name"
-  rm -rf "$hip/build-$name"
 }
 
 t=$SECONDS

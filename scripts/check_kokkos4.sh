@@ -45,22 +45,16 @@ else
   rm -rf "$k4"
   unpack_kokkos4 "$k4/src"
   log "building $kokkos4 (OpenMP + Serial, C++20, deprecated code off, architecture: $arch)"
-  run_logged "$k4/kokkos-configure.log" cmake -S "$k4/src/$kokkos4" -B "$k4/build-kokkos" -G Ninja \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=20 \
+  cmake_install kokkos "$k4/src/$kokkos4" "$k4" "$prefix" -DCMAKE_CXX_STANDARD=20 \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON \
     -DKokkos_ENABLE_DEPRECATED_CODE_4=OFF "${arch_args[@]}" "${launcher[@]}"
-  run_logged "$k4/kokkos-build.log" cmake --build "$k4/build-kokkos" -j "$jobs"
-  run_logged "$k4/kokkos-install.log" cmake --install "$k4/build-kokkos"
   log "building $kernels4 (BLAS and batched components, no pre-instantiated kernels)"
-  run_logged "$k4/kernels-configure.log" cmake -S "$k4/src/$kernels4" -B "$k4/build-kernels" -G Ninja \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_PREFIX_PATH="$prefix" \
+  cmake_install kernels "$k4/src/$kernels4" "$k4" "$prefix" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_CXX_STANDARD=20 -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
     -DKokkosKernels_ENABLE_ALL_COMPONENTS=OFF -DKokkosKernels_ENABLE_COMPONENT_BLAS=ON \
     -DKokkosKernels_ENABLE_COMPONENT_BATCHED=ON -DKokkosKernels_ADD_DEFAULT_ETI=OFF \
     -DKokkosKernels_ENABLE_TPL_BLAS=ON "${launcher[@]}"
-  run_logged "$k4/kernels-build.log" cmake --build "$k4/build-kernels" -j "$jobs"
-  run_logged "$k4/kernels-install.log" cmake --install "$k4/build-kernels"
-  rm -rf "$k4/src" "$k4/build-kokkos" "$k4/build-kernels"
+  rm -rf "$k4/src"
   touch "$stamp"
 fi
 # Sacado's headers (kelk_autodiff.hpp) into the same prefix, as scripts/setup.sh does for its own

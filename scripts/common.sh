@@ -38,6 +38,19 @@ compiler_launcher_args() {
   fi
 }
 
+# cmake_install NAME SOURCE WORK PREFIX CMAKE_ARGS...: configures SOURCE in WORK/build-NAME
+# (Ninja, Release), builds it and installs it into PREFIX, logs in WORK/NAME-*.log; the build
+# folder is removed afterwards. Used for Kokkos and Kokkos Kernels by the check scripts.
+cmake_install() {
+  local name=$1 src=$2 work=$3 prefix=$4
+  shift 4
+  run_logged "$work/$name-configure.log" cmake -S "$src" -B "$work/build-$name" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" "$@"
+  run_logged "$work/$name-build.log" cmake --build "$work/build-$name" -j "$(nproc)"
+  run_logged "$work/$name-install.log" cmake --install "$work/build-$name"
+  rm -rf "$work/build-$name"
+}
+
 # Upstream Kokkos 4 sources (../shared/deps/, see its README): versions, and the check of their
 # checksums. kokkos4_sources_present returns 1 (after a message) where they are absent.
 kokkos4=kokkos-4.6.01
