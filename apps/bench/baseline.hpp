@@ -1,19 +1,28 @@
-// The sequential evaluation a user would write without kelk, as fast as we can make it: all
-// input projections up front as one matrix product (BLAS through KokkosBlas::gemm), then per
-// step one matrix-vector product with the stacked recurrent weights and the gate
-// nonlinearities (the same vectorised gate functions as kelk's maps, kelk_math.hpp: the
-// fastest measured, see docs/PERFORMANCE.md). Per step the recurrent product is a BLAS gemv, an
-// inline loop, kelk's blocked product on W^T, or for a batch one gemm over the batch;
-// kelk-bench keeps the fastest. Every
-// speedup kelk-bench reports is relative to this code. Host memory only.
+// The sequential evaluation a user would write without kelk, as fast as we can make it, so
+// that kelk-bench's speedups are not measured against a straw man. Per tile of steps (input
+// projections of about 256 KiB, kept in cache): the tile's input projections of each sequence
+// by one matrix product (BLAS through KokkosBlas::gemm), then per step one product with the
+// stacked recurrent weights and the gate nonlinearities (the same vectorised gate functions as
+// kelk's maps, kelk_math.hpp), sequences in parallel over the host threads. The recurrent
+// product is an inline loop the compiler vectorises, kelk's register-blocked product on W^T,
+// or for a batch one gemm over the batch per step; kelk-bench keeps the fastest, and divides
+// by the faster of this loop and kelk's `sequential` (docs/PERFORMANCE.md, "The reference").
+// Host memory only.
+//
+// What made the earlier version up to 4x slower than kelk's `sequential` on AVX-512 guests:
+// it projected the inputs of the whole sequence at once into a fresh B T 3D buffer per run
+// (150 MB at D = 64, T = 1e5), so every run page-faulted that buffer in and streamed it
+// through DRAM twice; that was 43% of its time on one Zen 4 core. And a BLAS gemv per step,
+// one of its candidates, costs a library call (and OpenBLAS's thread check) per step: 3-10x
+// slower than the inline products at D = 16-256, so it is no longer tried.
 #pragma once
 
 #include <kelk/kelk.hpp>
 
-#include <KokkosBlas2_gemv.hpp>
 #include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -24,33 +33,24 @@ using HostMatrix = Kokkos::View<Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace
 template <class Scalar>
 using HostSequence = Kokkos::View<Scalar***, Kokkos::LayoutRight, Kokkos::HostSpace>;
 
-/// How the per-step recurrent product is computed: a BLAS gemv call per sequence, an inline
-/// loop the compiler vectorises (no call overhead, better for small D), or, for a batch of
-/// sequences, one BLAS gemm over the batch per step (the sequences share each pass over W).
-/// `blocked` is kelk's own register-blocked product on W^T (impl::transposed_product), so that
-/// the baseline is never slower than the library's loop for want of that trick.
-enum class MatVec { blas, loop, blocked, batched };
+/// How the per-step recurrent product is computed: an inline dot product per row of W that the
+/// compiler vectorises, kelk's own register-blocked product on W^T (impl::transposed_product,
+/// so that the baseline is never slower than the library's loop for want of that trick), or,
+/// for a batch of sequences, one BLAS gemm over the batch per step (the sequences share each
+/// pass over W).
+enum class MatVec { loop, blocked, batched };
 inline const char* to_string(MatVec m) {
   switch (m) {
-    case MatVec::blas: return "blas-gemv";
     case MatVec::loop: return "simd-loop";
     case MatVec::blocked: return "blocked-transposed";
     default: return "blas-gemm-batch";
   }
 }
 
-/// y = W x for the row-major m x n W.
+/// y = W x for the row-major m x n W, one vectorised dot product per row.
 template <class Scalar>
-inline void matvec(MatVec kind, const HostMatrix<Scalar>& W, const Scalar* x, Scalar* y) {
-  const int m = int(W.extent(0)), n = int(W.extent(1));
-  if (kind == MatVec::blas) {
-    using Vec = Kokkos::View<Scalar*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
-    using ConstVec =
-        Kokkos::View<const Scalar*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
-    KokkosBlas::gemv("N", Scalar(1), W, ConstVec(x, n), Scalar(0), Vec(y, m));
-    return;
-  }
-  const Scalar* w = W.data();
+inline void dot_rows(const Scalar* KOKKOS_RESTRICT w, int m, int n, const Scalar* KOKKOS_RESTRICT x,
+                     Scalar* KOKKOS_RESTRICT y) {
   for (int i = 0; i < m; ++i) {
     Scalar acc = 0;
 #pragma omp simd reduction(+ : acc)
@@ -59,75 +59,71 @@ inline void matvec(MatVec kind, const HostMatrix<Scalar>& W, const Scalar* x, Sc
   }
 }
 
-/// Runs the recurrence h_t = cell(X row of step t, W h_{t-1}, h_{t-1}) over every sequence, with
-/// the per-step product W h of the given kind. X holds the input projections, (B T) x P.
+/// Runs h_t = cell(x_t, W h_{t-1}, h_{t-1}) over every sequence, where x_t = V u_t (biases are
+/// the cell's), a tile of steps at a time: the tile's x of every sequence by one gemm each, then
+/// the tile's steps, sequences in parallel (or, batched, one gemm over the batch per step).
 template <class Scalar, class Cell>
-void run_recurrence(MatVec kind, const HostMatrix<Scalar>& W, const HostMatrix<Scalar>& X,
-                    const HostMatrix<const Scalar>& s0, const HostSequence<Scalar>& states,
-                    const Cell& cell) {
+void run_recurrence(MatVec kind, const HostMatrix<Scalar>& W, const HostMatrix<Scalar>& V,
+                    const HostMatrix<const Scalar>& s0, const HostSequence<const Scalar>& u,
+                    const HostSequence<Scalar>& states, const Cell& cell) {
+  using Host = Kokkos::DefaultHostExecutionSpace;
+  using Rows = Kokkos::View<Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                            Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+  using ConstRows = Kokkos::View<const Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
   const int B = int(states.extent(0)), T = int(states.extent(1)), D = int(states.extent(2));
-  const int P = int(W.extent(0));
-  if (kind == MatVec::batched) {
-    HostMatrix<Scalar> h("kelk::bench::h", B, D), p("kelk::bench::p", B, P);
-    Kokkos::deep_copy(h, s0);
-    for (int t = 0; t < T; ++t) {
-      KokkosBlas::gemm("N", "T", Scalar(1), h, W, Scalar(0), p);
-      for (int b = 0; b < B; ++b) {
-        Scalar* out = &states(b, t, 0);
-        cell(&X(std::int64_t(b) * T + t, 0), &p(b, 0), &h(b, 0), out);
-        for (int d = 0; d < D; ++d) h(b, d) = out[d];
+  const int P = int(W.extent(0)), Din = int(u.extent(2));
+  const int tile = impl::projected_tile_steps(P, T, sizeof(Scalar));
+  const auto alloc = [](const std::string& label) { return Kokkos::view_alloc(Kokkos::WithoutInitializing, label); };
+  const HostSequence<Scalar> X(alloc("kelk::bench::X"), B, tile, P);
+  const HostMatrix<Scalar> p(alloc("kelk::bench::p"), B, P);
+  const HostMatrix<Scalar> WT(alloc("kelk::bench::W_transposed"), kind == MatVec::blocked ? D : 0, P);
+  for (std::size_t i = 0; i < WT.extent(0); ++i)
+    for (int j = 0; j < P; ++j) WT(i, j) = W(j, i);
+  const HostMatrix<Scalar> h(alloc("kelk::bench::h"), kind == MatVec::batched ? B : 0, D);
+  if (kind == MatVec::batched) Kokkos::deep_copy(h, s0);
+
+  for (int t0 = 0; t0 < T; t0 += tile) {
+    const int n = std::min(tile, T - t0);
+    for (int b = 0; b < B; ++b)
+      impl::project_rows(Host(), ConstRows(&u(b, t0, 0), n, Din), V, Scalar(0), Rows(&X(b, 0, 0), n, P));
+    Host().fence();
+    if (kind == MatVec::batched) {
+      for (int r = 0; r < n; ++r) {
+        KokkosBlas::gemm("N", "T", Scalar(1), h, W, Scalar(0), p);
+        for (int b = 0; b < B; ++b) {
+          Scalar* out = &states(b, t0 + r, 0);
+          cell(&X(b, r, 0), &p(b, 0), &h(b, 0), out);
+          for (int d = 0; d < D; ++d) h(b, d) = out[d];
+        }
       }
+      continue;
     }
-    return;
-  }
-  Kokkos::View<Scalar*, Kokkos::HostSpace> p("kelk::bench::p", P);
-  HostMatrix<Scalar> WT("kelk::bench::W_transposed", kind == MatVec::blocked ? D : 0, P);
-  if (kind == MatVec::blocked)
-    for (int i = 0; i < P; ++i)
-      for (int j = 0; j < D; ++j) WT(j, i) = W(i, j);
-  for (int b = 0; b < B; ++b) {
-    const Scalar* h = &s0(b, 0);
-    for (int t = 0; t < T; ++t) {
-      if (kind == MatVec::blocked)
-        impl::transposed_product(WT.data(), h, p.data(), D, P);
-      else
-        matvec(kind, W, h, p.data());
-      Scalar* out = &states(b, t, 0);
-      cell(&X(std::int64_t(b) * T + t, 0), p.data(), h, out);
-      h = out;
-    }
+    Kokkos::parallel_for(
+        "kelk::bench::baseline_steps", Kokkos::RangePolicy<Host>(0, B), [=](int b) {
+          Scalar* pb = &p(b, 0);
+          for (int r = 0; r < n; ++r) {
+            const int t = t0 + r;
+            const Scalar* prev = t == 0 ? &s0(b, 0) : &states(b, t - 1, 0);
+            if (kind == MatVec::blocked)
+              impl::transposed_product(WT.data(), prev, pb, D, P);
+            else
+              dot_rows(W.data(), P, D, prev, pb);
+            cell(&X(b, r, 0), pb, prev, &states(b, t, 0));
+          }
+        });
+    Host().fence();
   }
 }
 
-/// X (rows x k) = bias (broadcast) + inputs (rows x Din) W^T, W is k x Din: one gemm.
-template <class Scalar>
-inline void project_inputs(const Scalar* inputs, std::int64_t rows, int Din,
-                           const HostMatrix<Scalar>& W, const Kokkos::View<Scalar*, Kokkos::HostSpace>& bias,
-                           const HostMatrix<Scalar>& X) {
-  const int k = int(W.extent(0));
-  Kokkos::parallel_for(
-      "kelk::bench::baseline_bias",
-      Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace, Kokkos::IndexType<std::int64_t>>(0, rows),
-      [=](std::int64_t r) {
-        for (int i = 0; i < k; ++i) X(r, i) = bias(i);
-      });
-  using ConstMatrix = Kokkos::View<const Scalar**, Kokkos::LayoutRight, Kokkos::HostSpace,
-                                   Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
-  Kokkos::fence();
-  const Kokkos::DefaultHostExecutionSpace host;
-  impl::project_rows(host, ConstMatrix(inputs, rows, Din), W, Scalar(1), X);
-  host.fence();
-}
-
-/// GRU: X = [W_ir; W_iz; W_in] u + [b_ir; b_iz; b_in] for all steps, then per step
-/// p = [W_hr; W_hz; W_hn] h and the gates of ALGORITHMS.md section 10.
+/// GRU: x = [W_ir; W_iz; W_in] u per tile, p = [W_hr; W_hz; W_hn] h per step, and the gates of
+/// ALGORITHMS.md section 10.
 template <class Scalar>
 class GruBaseline {
  public:
   explicit GruBaseline(const Gru<Scalar, Kokkos::HostSpace>& gru)
-      : D_(gru.state_dim()), Din_(gru.input_dim()),
-        Wi_("kelk::bench::W_i", 3 * D_, Din_), Wh_("kelk::bench::W_h", 3 * D_, D_),
-        bi_("kelk::bench::b_i", 3 * D_), b_hn_(gru.b_hn) {
+      : D_(gru.state_dim()), Din_(gru.input_dim()), Wi_("kelk::bench::W_i", 3 * D_, Din_),
+        Wh_("kelk::bench::W_h", 3 * D_, D_), bias_("kelk::bench::biases", 4 * D_) {
     for (int i = 0; i < D_; ++i) {
       for (int j = 0; j < Din_; ++j) {
         Wi_(i, j) = gru.W_ir(i, j);
@@ -139,9 +135,10 @@ class GruBaseline {
         Wh_(D_ + i, j) = gru.W_hz(i, j);
         Wh_(2 * D_ + i, j) = gru.W_hn(i, j);
       }
-      bi_(i) = gru.b_ir(i);
-      bi_(D_ + i) = gru.b_iz(i);
-      bi_(2 * D_ + i) = gru.b_in(i);
+      bias_(i) = gru.b_ir(i);
+      bias_(D_ + i) = gru.b_iz(i);
+      bias_(2 * D_ + i) = gru.b_in(i);
+      bias_(3 * D_ + i) = gru.b_hn(i);
     }
   }
 
@@ -150,17 +147,17 @@ class GruBaseline {
 
   void run(MatVec kind, const HostMatrix<const Scalar>& s0, const HostSequence<const Scalar>& u,
            const HostSequence<Scalar>& states) const {
-    const int B = int(u.extent(0)), T = int(u.extent(1)), D = D_;
-    HostMatrix<Scalar> X(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::bench::X"),
-                         std::int64_t(B) * T, 3 * D);
-    project_inputs(u.data(), std::int64_t(B) * T, Din_, Wi_, bi_, X);
-    const auto b_hn = b_hn_;
-    run_recurrence(kind, Wh_, X, s0, states,
-                   [=](const Scalar* x, const Scalar* p, const Scalar* h, Scalar* out) {
+    const int D = D_;
+    // plain pointers, all restrict: with a View's pointer reloaded after each store, or the
+    // run-time alias checks of four unqualified pointers, GCC may leave the loop scalar
+    const Scalar *bir = bias_.data(), *biz = bir + D, *bin = biz + D, *bhn = bin + D;
+    run_recurrence(kind, Wh_, Wi_, s0, u, states,
+                   [=](const Scalar* KOKKOS_RESTRICT x, const Scalar* KOKKOS_RESTRICT p,
+                       const Scalar* KOKKOS_RESTRICT h, Scalar* KOKKOS_RESTRICT out) {
                      for (int i = 0; i < D; ++i) {
-                       const Scalar r = math::sigmoid(x[i] + p[i]);
-                       const Scalar z = math::sigmoid(x[D + i] + p[D + i]);
-                       const Scalar n = math::tanh(x[2 * D + i] + r * (p[2 * D + i] + b_hn(i)));
+                       const Scalar r = math::sigmoid(bir[i] + x[i] + p[i]);
+                       const Scalar z = math::sigmoid(biz[i] + x[D + i] + p[D + i]);
+                       const Scalar n = math::tanh(bin[i] + x[2 * D + i] + r * (bhn[i] + p[2 * D + i]));
                        out[i] = (Scalar(1) - z) * n + z * h[i];
                      }
                    });
@@ -169,11 +166,10 @@ class GruBaseline {
  private:
   int D_, Din_;
   HostMatrix<Scalar> Wi_, Wh_;
-  Kokkos::View<Scalar*, Kokkos::HostSpace> bi_;
-  Kokkos::View<Scalar*, Kokkos::LayoutRight, Kokkos::HostSpace> b_hn_;
+  Kokkos::View<Scalar*, Kokkos::HostSpace> bias_;  ///< b_ir, b_iz, b_in, b_hn
 };
 
-/// Elman: X = U u + c for all steps, then per step h' = tanh(X_t + W h).
+/// Elman: x = U u per tile, per step h' = tanh(x + c + W h).
 template <class Scalar>
 class ElmanBaseline {
  public:
@@ -184,13 +180,12 @@ class ElmanBaseline {
 
   void run(MatVec kind, const HostMatrix<const Scalar>& s0, const HostSequence<const Scalar>& u,
            const HostSequence<Scalar>& states) const {
-    const int B = int(u.extent(0)), T = int(u.extent(1)), D = D_;
-    HostMatrix<Scalar> X(Kokkos::view_alloc(Kokkos::WithoutInitializing, "kelk::bench::X"),
-                         std::int64_t(B) * T, D);
-    project_inputs(u.data(), std::int64_t(B) * T, Din_, U_, Kokkos::View<Scalar*, Kokkos::HostSpace>(c_.data(), D), X);
-    run_recurrence(kind, W_, X, s0, states,
-                   [=](const Scalar* x, const Scalar* p, const Scalar*, Scalar* out) {
-                     for (int i = 0; i < D; ++i) out[i] = math::tanh(x[i] + p[i]);
+    const int D = D_;
+    const Scalar* c = c_.data();
+    run_recurrence(kind, W_, U_, s0, u, states,
+                   [=](const Scalar* KOKKOS_RESTRICT x, const Scalar* KOKKOS_RESTRICT p, const Scalar*,
+                       Scalar* KOKKOS_RESTRICT out) {
+                     for (int i = 0; i < D; ++i) out[i] = math::tanh(c[i] + x[i] + p[i]);
                    });
   }
 
