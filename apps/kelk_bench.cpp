@@ -1,5 +1,7 @@
-// kelk-bench: times kelk's methods against the best sequential code on built-in step maps and
-// writes one CSV or JSON row per case, with the context needed to compare machines.
+// kelk-bench: times kelk's methods on built-in step maps against the fastest sequential
+// evaluation of the same run (the faster of kelk's `sequential` and a hand-written loop, both
+// timed on rank 0) and writes one CSV or JSON row per case, with the context needed to compare
+// machines and the sequential step against one core's dgemm rate.
 //
 //   build/apps/kelk-bench                                   # the default sweep (minutes, 2 cores)
 //   build/apps/kelk-bench --sweep targets --out t.csv       # issue targets: GRU D=64 T=1e6
@@ -346,6 +348,7 @@ class Output {
     rows_.push_back(full);
     if (format_ == "csv") write_csv(full);
   }
+  const Json& context() const { return context_; }
   void finish() const {
     if (format_ != "json") return;
     Json doc;
@@ -404,6 +407,21 @@ void print_row(const Json& r) {
   std::fflush(stdout);
 }
 
+/// Prints the reference of one problem on rank 0: kelk's sequential, the hand-written loop, and
+/// the sequential step against the time of its flops at one core's dgemm rate.
+void print_reference(const Json& r) {
+  std::printf("reference: %s, kelk sequential %.4f s", r["reference"].get<std::string>().c_str(),
+              r["sequential_s"].get<double>());
+  if (r["baseline_s"].is_number())
+    std::printf(", hand-written loop %.4f s (%s); sequential step %.3g us = %.2fx the dgemm-rate "
+                "time of its flops (%.3g us)",
+                r["baseline_s"].get<double>(), r["baseline_kernel"].get<std::string>().c_str(),
+                1e6 * r["sequential_step_s"].get<double>(), r["sequential_vs_dgemm"].get<double>(),
+                1e6 * r["dgemm_step_s"].get<double>());
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 /// Seconds per iteration of a solve's cross-rank communication alone, on the solver's rank
 /// layout without any kernel: the halo exchange with the time neighbours, the exclusive scan of
 /// the block summaries (n_summary scalars per sequence; a copying combine), and the three
@@ -443,7 +461,7 @@ double measure_cross_rank(const kelk::Partition& part, int D, int n_summary) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running one problem: the baseline once, then every method
+// Running one problem: the reference once, then every method
 
 /// The map of one problem twice: on the host for the hand-written baseline, and in the default
 /// memory space for kelk's solves (the same Views on host backends' builds: same weights, made
@@ -496,6 +514,133 @@ Problem<Scalar> make_problem(const Case& c, const Settings& set) {
   return p;
 }
 
+/// Appends `more`'s columns to `row` in their order (every row of a CSV has the same order).
+void append(Json& row, const Json& more) {
+  for (auto it = more.begin(); it != more.end(); ++it) row[it.key()] = it.value();
+}
+
+Stats time_runs(int repeats, const std::function<void()>& run) {
+  std::vector<double> times;
+  for (int r = 0; r < repeats; ++r) {
+    Kokkos::Timer timer;
+    run();
+    times.push_back(timer.seconds());
+  }
+  return stats_of(times);
+}
+
+/// The fastest sequential evaluation of one problem, which every speedup of the run divides:
+/// the faster of kelk's `sequential` and the hand-written loop (GRU and Elman only; with its
+/// fastest per-step product), each timed on rank 0 over the whole problem.
+template <class Scalar>
+struct Reference {
+  HostSequence<Scalar> states;  ///< kelk `sequential`'s: every row's max_err is against them
+  double seconds = 0, sequential_s = 0, baseline_s = 0, baseline_gflops = 0;
+  double step_flops = 0, dgemm_gflops = 0;  ///< the step's flops (GRU, Elman), one core's rate
+  std::string baseline_kernel;
+  Json baseline_row;  ///< the hand-written loop's own row (null without one)
+  bool measured = false;
+
+  /// The reference columns of every row (null where not measured or not defined).
+  Json columns() const {
+    const auto when = [](bool defined, const Json& v) { return defined ? v : Json(); };
+    const bool base = measured && step_flops > 0;
+    const double steps = states.extent(0) * double(states.extent(1));
+    const double dgemm_step = step_flops / (dgemm_gflops * 1e9);
+    return {{"baseline_s", when(base, baseline_s)},
+            {"baseline_gflops", when(base, baseline_gflops)},
+            {"baseline_kernel", when(base, baseline_kernel)},
+            {"sequential_s", when(measured, sequential_s)},
+            {"reference", when(measured, base && baseline_s < sequential_s ? "baseline" : "sequential")},
+            {"reference_s", when(measured, seconds)},
+            {"step_flops", when(base, step_flops)},
+            {"dgemm_step_s", when(base, dgemm_step)},
+            {"sequential_step_s", when(measured, sequential_s / steps)},
+            {"sequential_vs_dgemm", when(base, sequential_s / steps / dgemm_step)}};
+  }
+};
+
+template <class Scalar>
+Reference<Scalar> measure_reference(const Problem<Scalar>& problem, const Case& c0,
+                                    const Settings& set, const HostMatrix<Scalar>& s0, int D,
+                                    int Din, double dgemm_gflops) {
+  const int B = c0.B, T = c0.T;
+  auto& profiler = Profiler::instance();
+  Reference<Scalar> ref;
+  ref.measured = true;
+  ref.dgemm_gflops = dgemm_gflops;
+  const auto u = make_inputs<Scalar>(T, Din, 0, B, 0, T);
+
+  // kelk's sequential, on the default execution space; its states come back after timing
+  {
+    const auto ds0 = on_device(s0);
+    const auto du = on_device(u);
+    const kelk::SequenceView<Scalar, Device> dstates("kelk::bench::reference", B, T, D);
+    kelk::SolveOptions o;
+    o.method = kelk::Method::sequential;
+    const auto run = [&] {
+      problem.visit([&](const auto& map) { kelk::solve(map, ds0, du, dstates, o); });
+      Kokkos::fence();
+    };
+    for (int w = 0; w < set.warmup; ++w) run();
+    ref.sequential_s = time_runs(set.repeats, run).median;
+    ref.states = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), dstates);
+  }
+  ref.seconds = ref.sequential_s;
+
+  // the hand-written loop: each per-step product once (the warm-up), the fastest timed
+  std::function<void(kelk::bench::MatVec, const HostSequence<Scalar>&)> baseline;
+  double flops = 0;
+  if (problem.gru) {
+    auto bl = std::make_shared<kelk::bench::GruBaseline<Scalar>>(*problem.gru);
+    flops = bl->flops(std::int64_t(B) * T);
+    baseline = [=](kelk::bench::MatVec k, const HostSequence<Scalar>& s) { bl->run(k, s0, u, s); };
+  } else if (problem.elman) {
+    auto bl = std::make_shared<kelk::bench::ElmanBaseline<Scalar>>(*problem.elman);
+    flops = bl->flops(std::int64_t(B) * T);
+    baseline = [=](kelk::bench::MatVec k, const HostSequence<Scalar>& s) { bl->run(k, s0, u, s); };
+  }
+  if (!baseline) return ref;  // Lorenz-96, the AR GRU: kelk's sequential is the only loop
+  HostSequence<Scalar> states("kelk::bench::baseline_states", B, T, D);
+  std::vector<kelk::bench::MatVec> kinds{kelk::bench::MatVec::loop, kelk::bench::MatVec::blocked};
+  if (B > 1) kinds.push_back(kelk::bench::MatVec::batched);
+  auto kind = kinds.front();
+  double best = 1e30;
+  for (auto k : kinds) {
+    Kokkos::Timer timer;
+    baseline(k, states);
+    if (timer.seconds() < best) best = timer.seconds(), kind = k;
+  }
+  kelk::bench::reset_peak_rss();
+  profiler.reset();
+  const Stats st = time_runs(set.repeats, [&] { baseline(kind, states); });
+  double err = 0;
+  for (std::size_t i = 0; i < states.span(); ++i)
+    err = std::max(err, double(std::abs(states.data()[i] - ref.states.data()[i])));
+  ref.baseline_s = st.median;
+  ref.baseline_gflops = flops / st.median / 1e9;
+  ref.baseline_kernel = kelk::bench::to_string(kind);
+  ref.step_flops = flops / (double(B) * T);
+  ref.seconds = std::min(ref.sequential_s, ref.baseline_s);
+
+  Json& row = ref.baseline_row;
+  row = {{"sweep", set.sweep}, {"map", c0.map}, {"method", "baseline"}, {"precision", c0.precision},
+         {"B", B}, {"T", T}, {"D", D}, {"Din", Din}, {"chunks", 0}, {"time_ranks", 1},
+         {"batch_ranks", 1}, {"iterations", 1}, {"converged", 1}, {"repeats", set.repeats},
+         {"t_median", st.median}, {"t_min", st.min}, {"t_max", st.max}, {"t_iter", st.median}};
+  append(row, ref.columns());
+  append(row, {{"speedup", ref.seconds / st.median}, {"max_err", err},
+               {"peak_rss_mb", kelk::bench::peak_rss_mib()},
+               {"views_peak_mb", profiler.peak_bytes() / 1048576.0}, {"solver_peak_mb", 0.0},
+               {"t_linearize", 0.0}, {"t_scan", 0.0}, {"t_update", 0.0}, {"t_comm", 0.0},
+               {"t_cross_measured", Json()}, {"kernel", "baseline"},
+               {"kernel_gflops", ref.baseline_gflops}, {"kernel_gbs", 0.0},
+               {"kernel_rate", std::to_string(ref.baseline_gflops) + " GFLOP/s"},
+               {"compose_gflops", Json()}, {"kernel_times", ""}});
+  add_block_columns(row, c0, nullptr);
+  return ref;
+}
+
 /// Runs the cases of one problem (same map, precision, B, T, D, Din).
 template <class Scalar>
 void run_problem(const std::vector<Case>& cases, const Settings& set, Output& out,
@@ -512,87 +657,17 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
   const auto s0 = make_s0<Scalar>(B, D);
   auto& profiler = Profiler::instance();
 
-  // --- the sequential baseline, on rank 0, over the whole problem
-  HostSequence<Scalar> reference;
-  Json base;
-  if (set.baseline) {
-    if (rank == 0) {
-      const auto u = make_inputs<Scalar>(T, Din, 0, B, 0, T);
-      reference = HostSequence<Scalar>("kelk::bench::reference", B, T, D);
-      std::function<void(kelk::bench::MatVec)> run;
-      std::function<void()> copy_back = [] {};
-      double flops = 0;
-      if (problem.gru) {
-        auto bl = std::make_shared<kelk::bench::GruBaseline<Scalar>>(*problem.gru);
-        flops = bl->flops(std::int64_t(B) * T);
-        run = [=](kelk::bench::MatVec k) { bl->run(k, s0, u, reference); };
-      } else if (problem.elman) {
-        auto bl = std::make_shared<kelk::bench::ElmanBaseline<Scalar>>(*problem.elman);
-        flops = bl->flops(std::int64_t(B) * T);
-        run = [=](kelk::bench::MatVec k) { bl->run(k, s0, u, reference); };
-      } else {  // Lorenz-96, AR GRU: no hand-written loop; the best loop is the library's own
-        // on the map's (default) memory space; the states come back to the host after timing
-        const auto ds0 = on_device(s0);
-        const auto du = on_device(u);
-        const auto dref = Kokkos::create_mirror_view(Device(), reference);
-        run = [=, &problem](kelk::bench::MatVec) {
-          kelk::SolveOptions o;
-          o.method = kelk::Method::sequential;
-          problem.visit([&](const auto& map) { kelk::solve(map, ds0, du, dref, o); });
-        };
-        copy_back = [=] { Kokkos::deep_copy(reference, dref); };
-      }
-      // warm-up: every per-step product (the batched one for B > 1); keep the fastest
-      auto kind = kelk::bench::MatVec::loop;
-      if (flops > 0) {
-        double best = 1e30;
-        std::vector<kelk::bench::MatVec> kinds{kelk::bench::MatVec::loop, kelk::bench::MatVec::blas,
-                                               kelk::bench::MatVec::blocked};
-        if (B > 1) kinds.push_back(kelk::bench::MatVec::batched);
-        for (auto k : kinds) {
-          Kokkos::Timer timer;
-          run(k);
-          if (timer.seconds() < best) best = timer.seconds(), kind = k;
-        }
-      } else {
-        for (int w = 0; w < set.warmup; ++w) run(kind);
-      }
-      kelk::bench::reset_peak_rss();
-      profiler.reset();
-      std::vector<double> times;
-      for (int r = 0; r < set.repeats; ++r) {
-        Kokkos::Timer timer;
-        run(kind);
-        times.push_back(timer.seconds());
-      }
-      copy_back();
-      const Stats st = stats_of(times);
-      base = {{"sweep", set.sweep}, {"map", c0.map}, {"method", "baseline"},
-              {"precision", c0.precision}, {"B", B}, {"T", T}, {"D", D}, {"Din", Din},
-              {"chunks", 0}, {"time_ranks", 1}, {"batch_ranks", 1}, {"iterations", 1},
-              {"converged", 1}, {"repeats", set.repeats}, {"t_median", st.median},
-              {"t_min", st.min}, {"t_max", st.max}, {"t_iter", st.median},
-              {"baseline_s", st.median}, {"baseline_gflops", flops > 0 ? flops / st.median / 1e9 : 0.0},
-              {"baseline_kernel", flops > 0 ? kelk::bench::to_string(kind) : "kelk sequential"},
-              {"speedup", 1.0}, {"max_err", 0.0},
-              {"peak_rss_mb", kelk::bench::peak_rss_mib()},
-              {"views_peak_mb", profiler.peak_bytes() / 1048576.0},
-              {"solver_peak_mb", 0.0},
-              {"t_linearize", 0.0}, {"t_scan", 0.0}, {"t_update", 0.0}, {"t_comm", 0.0}, {"t_cross_measured", Json()},
-              {"kernel", flops > 0 ? "baseline" : "kelk::solve::sequential"},
-              {"kernel_gflops", flops > 0 ? flops / st.median / 1e9 : 0.0}, {"kernel_gbs", 0.0},
-              {"kernel_rate", flops > 0 ? std::to_string(flops / st.median / 1e9) + " GFLOP/s" : ""},
-              {"compose_gflops", Json()}, {"kernel_times", ""}};
-      add_block_columns(base, c0, nullptr);
-    }
-    // ranks after rank 0 wait here while it runs the baseline
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) {
-      out.add(base);
-      print_row(base);
-    }
+  // --- the reference, on rank 0 over the whole problem: the other ranks wait
+  Reference<Scalar> ref;
+  if (set.baseline && rank == 0)
+    ref = measure_reference<Scalar>(problem, c0, set, s0, D, Din, out.context().at("dgemm_gflops").get<double>());
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (ref.measured) print_reference(ref.columns());
+  if (!ref.baseline_row.is_null()) {
+    out.add(ref.baseline_row);
+    print_row(ref.baseline_row);
   }
-  const double baseline_s = set.baseline && rank == 0 ? base["t_median"].get<double>() : 0.0;
+  const HostSequence<Scalar> reference = ref.states;
 
   // --- the methods
   std::unique_ptr<kelk::DistributedSolver> solver;
@@ -771,10 +846,9 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
                   {"batch_ranks", part.batch_ranks}, {"iterations", result.iterations},
                   {"converged", result.converged ? 1 : 0}, {"repeats", set.repeats},
                   {"t_median", st.median}, {"t_min", st.min}, {"t_max", st.max},
-                  {"t_iter", t_iter}, {"baseline_s", set.baseline ? Json(baseline_s) : Json()},
-                  {"baseline_gflops", set.baseline ? base["baseline_gflops"] : Json()},
-                  {"baseline_kernel", set.baseline ? base["baseline_kernel"] : Json()},
-                  {"speedup", set.baseline ? Json(baseline_s / st.median) : Json()},
+                  {"t_iter", t_iter}};
+      append(row, ref.columns());
+      append(row, {{"speedup", set.baseline ? Json(ref.seconds / st.median) : Json()},
                   {"max_err", set.baseline || adjoint ? Json(err) : Json()},
                   {"peak_rss_mb", measured[3]}, {"views_peak_mb", measured[4]},
                   {"solver_peak_mb", measured[5]}, {"t_linearize", measured[0]},
@@ -783,7 +857,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
                   {"kernel", kernel}, {"kernel_gflops", rates[0]}, {"kernel_gbs", rates[1]},
                   {"kernel_rate", rate.str()},
                   {"compose_gflops", compose_gflops > 0 ? Json(compose_gflops) : Json()},
-                  {"kernel_times", kernel_times.str()}};
+                  {"kernel_times", kernel_times.str()}});
       add_block_columns(row, c, &result);
       out.add(row);
       print_row(row);
@@ -801,7 +875,7 @@ void run_problem(const std::vector<Case>& cases, const Settings& set, Output& ou
 int main(int argc, char* argv[]) {
   Settings set;
   CLI::App app{
-      "kelk-bench: kelk's methods against the best sequential code, one CSV/JSON row per case. "
+      "kelk-bench: kelk's methods against the fastest sequential evaluation of the run, one CSV/JSON row per case. "
       "Threads: --kokkos-num-threads=N (or --kokkos-threads=N); ranks: the MPI launcher. Kokkos options pass through."};
   const auto sweeps = named_sweeps();
   std::vector<std::string> sweep_names;
@@ -848,7 +922,8 @@ int main(int argc, char* argv[]) {
                  "rank groups splitting the batch (must divide the rank count)")->capture_default_str()
       ->check(kelk::apps::cli::positive());
   app.add_flag("!--no-baseline", set.baseline,
-               "skip the sequential baseline (no speedup, no error check; saves rank 0 memory)");
+               "skip the reference (the hand-written loop and kelk's sequential on rank 0 over the "
+               "whole problem): no speedup, no error check; saves rank 0 memory");
   app.add_option("--out,-o", set.out, "results file (CSV rows are appended; default: stdout only)");
   app.add_option("--format", set.format, "csv or json")->capture_default_str()->check(CLI::IsMember({"csv", "json"}));
   app.add_option("--history", set.history,
@@ -901,7 +976,7 @@ int main(int argc, char* argv[]) {
                   kelk::version(), set.sweep.c_str(), cases.size(), ranks, threads,
                   Kokkos::DefaultExecutionSpace::name());
     try {
-      // one problem (map, precision, B, T, D) at a time: its baseline once, then its methods
+      // one problem (map, precision, B, T, D) at a time: its reference once, then its methods
       for (std::size_t i = 0; i < cases.size();) {
         std::size_t j = i;
         const auto same = [&](const Case& a, const Case& b) {
@@ -910,7 +985,6 @@ int main(int argc, char* argv[]) {
         };
         while (j < cases.size() && same(cases[i], cases[j])) ++j;
         std::vector<Case> group(cases.begin() + i, cases.begin() + j);
-        // the sequential method is timed like the others, but the baseline is the reference
         if (group.front().precision == "fp64")
           run_problem<double>(group, set, out, history.is_open() ? &history : nullptr);
         else
