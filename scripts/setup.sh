@@ -4,6 +4,8 @@
 #
 #   scripts/setup.sh            install packages, build Kokkos (and install Sacado's headers)
 #                               if needed, build kelk in build/
+#   scripts/setup.sh TARGET...  the same, but build only these CMake targets (and what they
+#                               need), e.g. kelk-demo: what scripts/demo.sh does
 #
 # Environment:
 #   Kokkos_ROOT       use this Kokkos (e.g. a CUDA/HIP build on a cluster) instead of building one
@@ -76,5 +78,7 @@ if [ ! -f "$build_dir/build.ninja" ] || ((${#extra[@]})); then
   log "configuring kelk in $build_dir"
   cmake -S "$repo" -B "$build_dir" "${cmake_args[@]}" "${extra[@]}"
 fi
-log "building kelk"
-cmake --build "$build_dir" -j "$jobs"
+targets=()
+(($#)) && targets=(--target "$@")
+log "building kelk${targets[*]:+ (${*})}"
+cmake --build "$build_dir" -j "$jobs" "${targets[@]}"
