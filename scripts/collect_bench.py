@@ -18,7 +18,8 @@ With --markdown, a table per kind of sweep (strong scaling, weak scaling, other 
 written with the columns
     map, method, precision, B, T, D, ranks, threads, iterations, t_median, t_iter,
     speedup, efficiency, peak_rss_mb
-where `speedup` is kelk-bench's own (best sequential baseline / t_median) and
+where `speedup` is kelk-bench's own (the fastest sequential evaluation of the run, kelk's
+`sequential` or the hand-written loop, whichever was faster: reference_s / t_median) and
 `efficiency` is the parallel efficiency across rank counts within one series of runs of
 the same map, method, precision, D, Din and threads per rank, relative to the series'
 run with the fewest ranks (r_ref, time t_ref):
@@ -28,7 +29,7 @@ Runs from files named strong_* or weak_* (the SLURM scripts' names), or with a `
 value containing "strong"/"weak", are of that kind; other runs are classified from the
 data: a strong series if other rank counts ran the same B and T, else a weak series if
 other rank counts ran the same work per rank (T/ranks at fixed B, or B/ranks at fixed
-T, or else B*T/ranks). Baseline rows (the sequential reference) get no efficiency. When
+T, or else B*T/ranks). Baseline rows (the hand-written loop) get no efficiency. When
 one case (same sizes, ranks, threads, kind) was measured more than once, the table
 shows the run with the latest `date` (later inputs win ties); the merged CSV keeps all.
 
@@ -49,7 +50,9 @@ CONTEXT_COLUMNS = ["kelk_version", "git_rev", "kokkos_version", "backend", "cpu"
 CASE_COLUMNS = ["sweep", "map", "method", "precision", "B", "T", "D", "Din", "chunks", "ranks",
                 "time_ranks", "batch_ranks", "threads"]
 RESULT_COLUMNS = ["iterations", "converged", "repeats", "t_median", "t_min", "t_max",
-                  "t_iter", "baseline_s", "baseline_gflops", "baseline_kernel", "speedup",
+                  "t_iter", "baseline_s", "baseline_gflops", "baseline_kernel", "sequential_s",
+                  "reference", "reference_s", "step_flops", "dgemm_step_s",
+                  "sequential_step_s", "sequential_vs_dgemm", "speedup",
                   "max_err", "peak_rss_mb", "views_peak_mb", "solver_peak_mb", "t_linearize",
                   "t_scan", "t_update", "t_comm", "t_cross_measured", "kernel", "kernel_gflops", "kernel_gbs",
                   "kernel_rate", "compose_gflops", "kernel_times", "blocks",

@@ -33,7 +33,10 @@ and the time to solution is iterations * t_iter, the iterations being the measur
 (kelk performs identical iterations for every rank count). The predicted speedup over the
 sequential loop is
 
-    speedup = baseline(T, D, B) / (iterations * t_iter),   baseline = a_seq * D^q * B*T
+    speedup = reference(T, D, B) / (iterations * t_iter),   reference = a_seq * D^q * B*T
+
+where the reference is the fastest sequential evaluation (kelk-bench's reference_s: the faster
+of kelk's `sequential` and the hand-written loop).
 
 Fitting, per case:
   * c_step from the rows with ranks == 1 and threads == 1:
@@ -53,8 +56,8 @@ Fitting, per case:
     >= 3 rows with >= 2 distinct m, clipped to alpha, beta >= 0 by refitting the other
     constant alone; else alpha alone (beta = 0). A case without rows at P > 1 takes the
     constants fitted on the P > 1 rows of all cases together ("pooled"), or none at all.
-  * a_seq, q likewise from the rows with method == baseline (t_median / (B*T)), per
-    (map, precision); without baseline rows, from the baseline_s column.
+  * a_seq, q likewise from the reference_s column (reference_s / (B*T)), per (map,
+    precision); for CSVs older than that column, from the baseline rows or baseline_s.
 Method "sequential" (the plain loop, pipelined across time blocks) is not modelled.
 
 Break-even: the smallest P among the powers of two up to min(2^20, B*T/MIN_STEPS_PER_RANK)
@@ -85,6 +88,7 @@ INT_COLUMNS = ("B", "T", "D", "Din", "chunks", "ranks", "time_ranks", "batch_ran
                "threads", "iterations", "converged", "repeats", "blocks",
                "steps_after_first_sweep", "merge_length")
 FLOAT_COLUMNS = ("t_median", "t_min", "t_max", "t_iter", "baseline_s", "baseline_gflops",
+                 "sequential_s", "reference_s",
                  "speedup", "max_err", "peak_rss_mb", "views_peak_mb", "t_linearize",
                  "t_scan", "t_update", "t_comm", "kernel_gflops", "kernel_gbs",
                  "solver_peak_mb", "dgemm_gflops", "compose_gflops", "t_cross_measured")
@@ -426,17 +430,21 @@ class Model:
                               "predicted speedups grow without bound")
 
     def _fit_baselines(self):
-        """a_seq, q per (map, precision) from baseline rows, else from baseline_s."""
-        from_rows, from_column = {}, {}
+        """a_seq, q per (map, precision) from reference_s, else baseline rows or baseline_s."""
+        from_reference, from_rows, from_column = {}, {}, {}
         for row in self.rows:
             key = (row["map"], row["precision"])
             problem = (row["B"], row["T"], row["D"])
-            if row["method"] == BASELINE and row.get("t_median"):
+            if row.get("reference_s"):
+                from_reference.setdefault(key, []).append(problem + (row["reference_s"],))
+            elif row["method"] == BASELINE and row.get("t_median"):
                 from_rows.setdefault(key, []).append(problem + (row["t_median"],))
             elif row["method"] != BASELINE and row.get("baseline_s"):
                 from_column.setdefault(key, []).append(problem + (row["baseline_s"],))
-        for key in sorted(set(from_rows) | set(from_column)):
-            if key in from_rows:
+        for key in sorted(set(from_reference) | set(from_rows) | set(from_column)):
+            if key in from_reference:
+                samples, source = from_reference[key], "reference_s column"
+            elif key in from_rows:
                 samples, source = from_rows[key], "baseline rows"
             else:
                 samples, source = from_column[key], "baseline_s column"
@@ -557,7 +565,7 @@ def constants_section(model):
     out.append(table(["map", "method", "precision", "a [s/step]", "p", "n_ref",
                       "c_step at D", "s", "α [µs/stage]", "β [ns/B/stage]", "1/β [GB/s]",
                       "cross fit", "phases/t_iter"], rows))
-    out += ["", "Sequential baseline, a_seq·D^q seconds per step:", ""]
+    out += ["", "Sequential reference (the fastest sequential evaluation), a_seq·D^q seconds per step:", ""]
     out.append(table(["map", "precision", "a_seq [s/step]", "q", "from"],
                      [[b.map, b.precision, "%.3e" % b.a,
                        "%.2f" % b.q + ("" if b.q_fitted else " (default)"), b.source]
@@ -572,13 +580,13 @@ def constants_section(model):
 
 def rows_section(model):
     out = ["## Measured vs predicted", "",
-           "t_iter per iteration (baseline rows: the baseline's time). "
+           "t_iter per iteration (baseline rows: the reference's time, reference_s). "
            "err = (predicted − measured) / measured.", ""]
     lines, errors = [], {"baseline": [], "ranks == 1": [], "ranks > 1": []}
     for r in sorted(model.rows, key=lambda r: (r["map"], r["precision"], r["method"],
                                                r["B"], r["T"], r["D"], r["ranks"],
                                                r["threads"])):
-        measured = r["t_median"] if r["method"] == BASELINE else measured_t_iter(r)
+        measured = (r.get("reference_s") or r["t_median"]) if r["method"] == BASELINE else measured_t_iter(r)
         predicted = model.predict_row(r)
         err = None
         if measured and predicted is not None:
@@ -619,7 +627,7 @@ def break_even_text(model, key, T, D, B, n, iterations):
 
 
 def speedup_section(model, predict_ranks):
-    out = ["## Predicted speedup over the sequential baseline", "",
+    out = ["## Predicted speedup over the fastest sequential evaluation", "",
            "At each measured problem and thread count: speedup at P = 1, the break-even P "
            "(smallest power of two with speedup ≥ 1, P ≤ min(2^%d, B·T/%d): blocks of at "
            "least %d steps, the measured range), and the P with the largest predicted speedup "
