@@ -7,6 +7,8 @@
 #   scripts/bench.sh targets         # only the targets (GRU D=64 T=1e6) at 1/2 threads, 2 ranks
 #   scripts/bench.sh scaling         # only the strong/weak series (1..KELK_MAX_RANKS ranks)
 #   scripts/bench.sh block_jacobi    # only block_jacobi's targets F1-F2 (1, 2 threads; 2, 4 ranks)
+#   scripts/bench.sh sequential      # only kelk's sequential against the hand-written loop and the
+#                                    # dgemm rate (GRU, Elman; one thread)
 #   scripts/bench.sh report          # only re-make table, model and plots from the CSVs
 #
 # Environment: KELK_BUILD_DIR (default build), KELK_BENCH_OUT (default bench-results/local),
@@ -49,6 +51,10 @@ if [ "$what" = all ] || [ "$what" = targets ]; then
   reps=2 run 1 1 targets_r1_t1.csv --sweep targets
   reps=2 run 1 "$cores" "targets_r1_t${cores}.csv" --sweep targets
   reps=2 run "$cores" 1 "targets_r${cores}_t1.csv" --sweep targets
+fi
+if [ "$what" = all ] || [ "$what" = sequential ]; then
+  rm -f "$out"/sequential_*.csv
+  run 1 1 sequential_r1_t1.csv --sweep sequential
 fi
 if [ "$what" = all ] || [ "$what" = block_jacobi ]; then
   rm -f "$out"/block_jacobi_*.csv
