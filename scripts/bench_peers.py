@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """kelk against the peers a user would pick instead: torch.nn.GRU/LSTM and a JAX lax.scan GRU.
 
-    python3 scripts/bench_peers.py --quick                  # a one-minute check of the script
-    python3 scripts/bench_peers.py                          # the default grid (see --help)
-    python3 scripts/bench_peers.py --D 64 --T 100000 --B 1 --threads 1 --markdown peers.md
+    python3 scripts/bench_peers.py --quick    # D = 16, 64, T = 1e4, B = 1, 1 thread: ~1.5 min
+    python3 scripts/bench_peers.py            # the default grid (see --help): ~2-3 h on 2 cores
+    python3 scripts/bench_peers.py --D 64 --T 1e5 --B 1 --threads 1 --precision fp64 \
+        --recurrent-gain 2.3 --markdown e4.md  # target E4 of docs/PERFORMANCE.md
 
 Started outside its virtual environment (default `.venv-peers/` at the repository root, or
 $KELK_PEERS_VENV), the script creates it with the first `python3` on PATH, pip-installs torch,
-jax, numpy and h5py into it from pip's default index (once; torch pulls several GB), and
-re-runs itself there. It is never run in CI.
+jax, numpy and h5py into it from pip's default index (once; about 6 GB, torch's wheel pulls
+CUDA libraries), and re-runs itself there. It is never run in CI.
 
 The problem: a GRU (D hidden, Din inputs) initialised as torch.nn.GRU initialises one, every
-weight and bias U(-1/sqrt(D), 1/sqrt(D)) (--recurrent-norm X instead scales each recurrent
-block to Frobenius norm X; 0.5 is the contractive GRU of kelk's demo), inputs N(0, 1),
-s0 0.1 N(0, 1), from --seed. The weights are written as a kelk `gru` model file and the
-inputs as a kelk input file (docs/FILES.md); the same values feed every implementation.
+weight and bias U(-1/sqrt(D), 1/sqrt(D)) (--recurrent-gain G multiplies the recurrent matrices
+by G; --recurrent-norm X scales each recurrent block to Frobenius norm X, 0.5 being the
+contractive GRU of kelk's demo), inputs N(0, 1), s0 0.1 N(0, 1), all from --seed. The weights
+are written as a kelk `gru` model file and the inputs as a kelk input file (docs/FILES.md; torch's
+b_hr and b_hz folded into kelk's b_ir and b_iz); the same values feed every implementation.
 
 Measured, per case (D, T, B) and thread count, in fp64 and fp32 (the forward pass only):
   - kelk: build/apps/kelk-run --method M for sequential, block_jacobi, quasi_deer, deer,
@@ -22,7 +24,7 @@ Measured, per case (D, T, B) and thread count, in fp64 and fp32 (the forward pas
     and writing the files and start-up are excluded). Each run has a --timeout; dense deer and
     elk are skipped when their Jacobians (T*B*D*D numbers) exceed --mem-cap-gib, and any
     DEER-family method whose estimated time (kelk sequential's time times a rough factor of
-    the method, ESTIMATE below) exceeds the timeout is skipped.
+    the method, ESTIMATE below) exceeds twice the timeout is skipped.
   - torch.nn.GRU and torch.nn.LSTM (one layer, batch_first, under torch.inference_mode,
     torch.set_num_threads(n)); LSTM is another cell: a timing only, no state difference.
   - a jax.jit-ted lax.scan GRU with torch's equations (input projections of all steps as one
@@ -92,7 +94,7 @@ except ImportError:  # --help needs neither
 
 # ---------------------------------------------------------------- problem files
 
-def write_case(folder, D, T, B, Din, seed, recurrent_norm):
+def write_case(folder, D, T, B, Din, seed, recurrent_gain, recurrent_norm):
     """Weights (torch layout, weights.npz), kelk model.h5 and input.h5 for one case."""
     rng = np.random.default_rng(seed)
     k = 1.0 / np.sqrt(D)
@@ -101,6 +103,7 @@ def write_case(folder, D, T, B, Din, seed, recurrent_norm):
          "gru_bias_ih": uni(3 * D), "gru_bias_hh": uni(3 * D),
          "lstm_weight_ih": uni(4 * D, Din), "lstm_weight_hh": uni(4 * D, D),
          "lstm_bias_ih": uni(4 * D), "lstm_bias_hh": uni(4 * D)}
+    w["gru_weight_hh"] *= recurrent_gain
     if recurrent_norm is not None:
         for blk in np.split(w["gru_weight_hh"], 3):
             blk *= recurrent_norm / np.linalg.norm(blk)
@@ -131,14 +134,17 @@ def max_abs_diff(reference, states):
                    for b in range(ref.shape[0]))
 
 
-def best_time(call, repeats):
-    """(best wall time of `repeats` calls, the last result)."""
+def measure(call, repeats, reference=None):
+    """A peer's row: the best wall time of `repeats` calls and, given a reference file, the
+    largest difference of the states (B, T, D) the call returns (one result alive at a time)."""
     best, out = float("inf"), None
     for _ in range(repeats):
+        out = None
         start = time.perf_counter()
         out = call()
         best = min(best, time.perf_counter() - start)
-    return best, out
+    return dict(status="ok", time_s=best,
+                max_abs_diff=None if reference is None else max_abs_diff(reference, out))
 
 
 # ---------------------------------------------------------------- peers (run in a pinned worker)
@@ -159,12 +165,11 @@ def torch_rows(folder, precisions, repeats, threads):
                 for name, p in net.named_parameters():
                     p.copy_(torch.from_numpy(w[prefix + name.removesuffix("_l0")]))
             state = h0 if cell == "GRU" else (h0, torch.zeros_like(h0))
+            reference = folder / "reference.h5" if cell == "GRU" else None  # LSTM: a timing only
             with torch.inference_mode():
                 net(x[:, :100], state)  # warm-up: thread pool, allocator
-                seconds, (out, _) = best_time(lambda: net(x, state), repeats)
-            diff = max_abs_diff(folder / "reference.h5", out.numpy()) if cell == "GRU" else None
-            rows.append(dict(implementation="torch", method=cell, precision=precision,
-                             status="ok", time_s=seconds, max_abs_diff=diff))
+                row = measure(lambda: net(x, state)[0].numpy(), repeats, reference)
+            rows.append(dict(row, implementation="torch", method=cell, precision=precision))
     return rows
 
 
@@ -192,16 +197,20 @@ def jax_rows(folder, precisions, repeats, threads):
         args = [jnp.asarray(a, dtype) for a in (w["gru_weight_ih"], w["gru_weight_hh"],
                                                  w["gru_bias_ih"], w["gru_bias_hh"], s0, u)]
         compiled = jax.jit(gru).lower(*args).compile()
-        seconds, out = best_time(lambda: compiled(*args).block_until_ready(), repeats)
-        diff = max_abs_diff(folder / "reference.h5", np.asarray(out))
-        rows.append(dict(implementation="jax", method="scan GRU", precision=precision, status="ok",
-                         time_s=seconds, max_abs_diff=diff))
+        row = measure(lambda: compiled(*args).block_until_ready(), repeats, folder / "reference.h5")
+        rows.append(dict(row, implementation="jax", method="scan GRU", precision=precision))
     return rows
+
+
+def error(done):
+    """A failed subprocess's status: its last line on stderr."""
+    return "error: " + (done.stderr.strip().splitlines() or ["?"])[-1][:200]
 
 
 def pinned(threads, extra_env=()):
     """(command prefix, environment) for a process on cores 0..threads-1."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **dict(extra_env))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               **dict(extra_env))
     return ["taskset", "-c", f"0-{threads - 1}"], env
 
 
@@ -218,18 +227,18 @@ def run_worker(peer, folder, args, threads):
     except subprocess.TimeoutExpired:
         return [dict(implementation=peer, method="(all)", status="timeout")]
     if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return [dict(implementation=peer, method="(all)", status="error: " + tail[:200])]
+        return [dict(implementation=peer, method="(all)", status=error(done))]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- kelk
 
 def run_kelk(kelk_run, folder, method, precision, threads, output, repeats, timeout):
-    """One kelk-run row, the best of `repeats` runs (timeout in s, None: none); states in `output`."""
+    """One kelk-run row, the best of `repeats` runs (timeout in s, None: none); the states of
+    the last are left in `output`."""
     prefix, env = pinned(threads, {"OMP_PROC_BIND": "spread", "OMP_PLACES": "threads"})
-    cmd = prefix + [kelk_run, str(folder / "deck.toml"), "--quiet", "--method", method,
-                    "--precision", precision, "--output", str(output), f"--kokkos-num-threads={threads}"]
+    cmd = prefix + [kelk_run, str(folder / "deck.toml"), "--quiet", "--method", method, "--precision",
+                    precision, "--output", str(output), f"--kokkos-num-threads={threads}"]
     row = dict(implementation="kelk", method=method, precision=precision, status="ok")
     best = float("inf")
     for _ in range(repeats):
@@ -239,7 +248,7 @@ def run_kelk(kelk_run, folder, method, precision, threads, output, repeats, time
         except subprocess.TimeoutExpired:
             return dict(row, status="timeout")
         if not output.exists():
-            return dict(row, status="error: " + (done.stderr.strip().splitlines() or ["?"])[-1][:200])
+            return dict(row, status=error(done))
         with h5py.File(output, "r") as f:
             best = min(best, float(f.attrs["wall_time_seconds"]))
             row.update(iterations=int(f.attrs["iterations"]), kelk=str(f.attrs["kelk_version"]))
@@ -253,14 +262,13 @@ def run_kelk(kelk_run, folder, method, precision, threads, output, repeats, time
 def kelk_rows(folder, D, T, B, threads, precision, args):
     out = folder / "states.h5"
     rows, seq_time = [], None
+    gib = T * B * D * D * (8 if precision == "fp64" else 4) / 2**30  # dense Jacobians
     for method in args.methods:
-        itemsize = 8 if precision == "fp64" else 4
-        gib = T * B * D * D * itemsize / 2**30
         estimate = seq_time * ESTIMATE[method](D) if seq_time and method in ESTIMATE else 0
         if method in DENSE and gib > args.mem_cap_gib:
             row = dict(status=f"skipped: Jacobians {gib:.1f} GiB > {args.mem_cap_gib:g} GiB")
-        elif estimate > args.timeout:
-            row = dict(status=f"skipped: estimated {estimate:.0f} s > timeout")
+        elif estimate > 2 * args.timeout:
+            row = dict(status=f"skipped: estimated {estimate:.0f} s > 2 x timeout")
         else:
             row = run_kelk(args.kelk_run, folder, method, precision, threads, out, args.repeats,
                            args.timeout)
@@ -279,12 +287,12 @@ def kelk_rows(folder, D, T, B, threads, precision, args):
 def run_case(D, T, B, args, context):
     with tempfile.TemporaryDirectory(prefix="kelk-peers-", dir=args.tmp) as tmp:
         folder = Path(tmp)
-        write_case(folder, D, T, B, args.Din, args.seed, args.recurrent_norm)
+        write_case(folder, D, T, B, args.Din, args.seed, args.recurrent_gain, args.recurrent_norm)
         deck = "".join(f'{key} = "{folder / name}"\n' for key, name in
                        (("model", "model.h5"), ("input", "input.h5"), ("output", "reference.h5")))
         (folder / "deck.toml").write_text(deck)
-        reference = run_kelk(args.kelk_run, folder, "sequential", "fp64", 1, folder / "reference.h5",
-                             repeats=1, timeout=None)
+        reference = run_kelk(args.kelk_run, folder, "sequential", "fp64", 1,
+                             folder / "reference.h5", repeats=1, timeout=None)
         if reference["status"] != "ok":
             sys.exit(f"kelk-run sequential failed on D={D} T={T} B={B}: {reference['status']}")
         rows = []
@@ -325,7 +333,7 @@ def markdown(rows, context):
              "(kelk sequential, torch GRU, JAX GRU) of the same threads and precision; max diff: "
              "against kelk sequential in fp64 (fp32 rows too); LSTM: another cell, a timing only.", ""]
     cases = sorted({(r["D"], r["T"], r["B"], r["threads"]) for r in rows})
-    order = lambda r: (r.get("precision") != "fp64", ["kelk", "torch", "jax"].index(r["implementation"]))
+    order = lambda r: (r.get("precision") != "fp64", ("kelk", "torch", "jax").index(r["implementation"]))
     for D, T, B, threads in cases:
         lines += [f"**D = {D}, T = {T:g}, B = {B}, {threads} thread{'s' * (threads > 1)}**", "",
                   "| precision | implementation | method | time [s] | x loop | iterations | max diff "
@@ -345,7 +353,9 @@ def context_of(args):
     from importlib.metadata import version
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    init = "torch" if args.recurrent_norm is None else f"recurrent Frobenius norm {args.recurrent_norm}"
+    init = "torch" + (f", recurrent x {args.recurrent_gain:g}" if args.recurrent_gain != 1 else "")
+    if args.recurrent_norm is not None:
+        init = f"torch, recurrent blocks of Frobenius norm {args.recurrent_norm:g}"
     return dict(cpu=f"{cpu} ({os.cpu_count()} cores)", torch=version("torch"), jax=version("jax"),
                 numpy=np.__version__, init=init, seed=args.seed, Din=args.Din, repeats=args.repeats)
 
@@ -367,6 +377,8 @@ def parse_args():
     ap.add_argument("--Din", type=int, default=8, help="input size")
     ap.add_argument("--quick", action="store_true",
                     help="a quick check: D = 16 64, T = 1e4, B = 1, 1 thread")
+    ap.add_argument("--recurrent-gain", type=float, default=1.0,
+                    help="multiply the GRU's recurrent matrices by this (2.3: PERFORMANCE.md's E4)")
     ap.add_argument("--recurrent-norm", type=float,
                     help="scale each recurrent block to this Frobenius norm (0.5: contractive)")
     ap.add_argument("--seed", type=int, default=0, help="of the weights and inputs")
