@@ -83,5 +83,7 @@ results=("$out"/*_r*_t*.csv)  # the kelk-bench result files (not history.csv, no
 "$py" "$repo/scripts/collect_bench.py" -o "$out/all.csv" --markdown "$out/table.md" "${results[@]}"
 "$py" "$repo/scripts/perf_model.py" "$out/all.csv" --markdown "$out/model.md" --json "$out/model.json" \
   --predict-ranks 1,2,4,...,4096
-"$py" "$repo/scripts/plot_bench.py" --results "$out/all.csv" --history "$out/history.csv" \
+history=()  # the convergence figure needs the default series' history
+[ -f "$out/history.csv" ] && history=(--history "$out/history.csv")
+"$py" "$repo/scripts/plot_bench.py" --results "$out/all.csv" "${history[@]}" \
   --outdir "$repo/docs/figures"

@@ -129,7 +129,7 @@ def main():
                         r["time_ranks"], alpha, beta, o)
             if P > 1:
                 errors.append(abs(t - r["t_median"]) / r["t_median"])
-            b = base.get(k)
+            b = r.get("reference_s") or base.get(k)  # the row's own run's reference
             s = seq.get((k, r["time_ranks"], r["threads"]))
             lines.append("| %s | %d | %d x %d | %d | %s | %.3f | %.4f | %.4f | %+.0f%% | %s | %s |" % (
                 k[0], k[3], r["time_ranks"], r["threads"], r["iterations"], r.get("merge_length"),
