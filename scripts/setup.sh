@@ -34,6 +34,7 @@ packages=(
   libopenblas-openmp-dev
   catch2 libcli11-dev libtoml11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
+  gfortran  # the Fortran module (use kelk) and its examples
   python3-numpy python3-h5py python3-matplotlib
   liblbfgs-dev  # L-BFGS for the 4D-Var example (apps/kelk_4dvar.cpp)
   # SLURM and MUNGE (what Debian's slurm-wlm metapackage pulls in) for the one-node cluster

@@ -43,6 +43,17 @@ inline std::string shape(std::size_t a, std::size_t b, std::size_t c) {
   return "(" + std::to_string(a) + ", " + std::to_string(b) + ", " + std::to_string(c) + ")";
 }
 
+/// The refusal of a method that needs the map's Jacobian (or its diagonal) when the map has
+/// none; `how` says how this kind of map provides one. Shared by kelk::solve and the C API.
+inline std::string missing_jacobian(Method m, const std::string& how) {
+  return "method " + to_string(m) + " needs a step map with jacobian(): " + how +
+         ", or choose a method without Jacobians (jacobi, block_jacobi, sequential)";
+}
+inline std::string missing_jacobian_diagonal(Method m, const std::string& how) {
+  return "method " + to_string(m) + " needs a step map with jacobian_diagonal(): " + how +
+         ", or choose a method without Jacobians (jacobi, block_jacobi, sequential)";
+}
+
 /// Host-side checks of shapes, options and data; throws std::invalid_argument naming the
 /// problem. Returns the problem description for the kernels.
 template <class ExecutionSpace, class StepMap>
@@ -111,20 +122,17 @@ Problem<ExecutionSpace, StepMap> make_problem(
   // run time, not compile time: the method is a run-time option, and jacobi, block_jacobi
   // and sequential need no Jacobian
   if ((m == Method::deer || m == Method::elk) && !provides_jacobian_v<StepMap>)
-    invalid("method " + to_string(m) +
-            " needs a step map with jacobian(): `KOKKOS_FUNCTION void jacobian(const "
-            "value_type* s, const value_type* u, value_type* f, value_type* jac, value_type* "
-            "scratch) const` writing f(s, u) and jac[i * D + j] = df_i/ds_j; wrap a map whose "
-            "step is a template in kelk::AutoDiff (kelk_autodiff.hpp) to get it, or choose a "
-            "method without Jacobians (jacobi, block_jacobi, sequential)");
+    invalid(missing_jacobian(
+        m, "`KOKKOS_FUNCTION void jacobian(const value_type* s, const value_type* u, value_type* "
+           "f, value_type* jac, value_type* scratch) const` writing f(s, u) and jac[i * D + j] = "
+           "df_i/ds_j; wrap a map whose step is a template in kelk::AutoDiff (kelk_autodiff.hpp) "
+           "to get it"));
   if ((m == Method::quasi_deer || m == Method::quasi_elk) && !provides_jacobian_diagonal_v<StepMap>)
-    invalid("method " + to_string(m) +
-            " needs a step map with jacobian_diagonal(): `KOKKOS_FUNCTION void "
-            "jacobian_diagonal(const value_type* s, const value_type* u, value_type* f, "
-            "value_type* diag, value_type* scratch) const` writing f(s, u) and diag[i] = "
-            "df_i/ds_i; wrap a map whose step is a template in kelk::AutoDiff "
-            "(kelk_autodiff.hpp) to get it, or choose a method without Jacobians (jacobi, "
-            "block_jacobi, sequential)");
+    invalid(missing_jacobian_diagonal(
+        m, "`KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* u, "
+           "value_type* f, value_type* diag, value_type* scratch) const` writing f(s, u) and "
+           "diag[i] = df_i/ds_i; wrap a map whose step is a template in kelk::AutoDiff "
+           "(kelk_autodiff.hpp) to get it"));
   if (options.sigma2 && !(*options.sigma2 > 0 && std::isfinite(*options.sigma2)))
     invalid("sigma2 must be finite and > 0, got " + number(*options.sigma2));
 

@@ -6,7 +6,8 @@
 //     KokkosBatched::SerialGemv stub that aborts at run time);
 //   - KokkosBlas::gemm takes an execution space instance (Kokkos Kernels 4);
 //   - KOKKOS_IF_ON_HOST states "host pass only" portably (Kokkos 4; compiler macros before);
-//   - the thread-count flag is --kokkos-threads (3.x) or --kokkos-num-threads (4);
+//   - the thread-count flag is --kokkos-threads (3.x) or --kokkos-num-threads (4), and
+//     Kokkos::initialize takes InitArguments (3.x) or InitializationSettings (3.7 on);
 //   - which of Sacado's headers compile with Kokkos 4: kelk_compat_sacado.hpp (apart, so that
 //     only code using kelk::AutoDiff includes Sacado).
 #pragma once
@@ -131,6 +132,19 @@ inline void translate_kokkos_arguments(int argc, char* argv[]) {
     storage.push_back(std::string(to) + (argv[i] + n));
     argv[i] = &storage.back()[0];
   }
+}
+
+/// Kokkos::initialize with `threads` host threads (0: the environment's or Kokkos' default).
+inline void initialize_kokkos(int threads) {
+#if KOKKOS_VERSION >= 30700
+  Kokkos::InitializationSettings settings;
+  if (threads > 0) settings.set_num_threads(threads);
+  Kokkos::initialize(settings);
+#else
+  Kokkos::InitArguments arguments;
+  if (threads > 0) arguments.num_threads = threads;
+  Kokkos::initialize(arguments);
+#endif
 }
 
 }  // namespace kelk::impl
