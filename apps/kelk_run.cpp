@@ -21,13 +21,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -100,36 +99,6 @@ struct RunConfig {
   kelk::AdjointOptions adjoint_options;
   std::string adjoint_target, adjoint_cotangents, adjoint_dataset;
 };
-
-/// Set by the checkpoint signal's handler; every rank checks it after each iteration.
-volatile std::sig_atomic_t checkpoint_requested = 0;
-extern "C" void request_checkpoint(int) { checkpoint_requested = 1; }
-
-int signal_number(const std::string& name) {
-  const std::pair<const char*, int> known[] = {
-      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT},
-      {"HUP", SIGHUP},   {"XCPU", SIGXCPU}, {"ALRM", SIGALRM}};
-  const std::string bare = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
-  for (const auto& [n, number] : known)
-    if (bare == n) return number;
-  throw std::invalid_argument("unknown checkpoint signal '" + name +
-                              "' (valid: USR1, USR2, TERM, INT, HUP, XCPU, ALRM)");
-}
-
-/// FNV-1a, 64 bits: a fingerprint of bytes (not a cryptographic hash).
-std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return h;
-}
-std::string hex(std::uint64_t v) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
-/// What a checkpoint must match to be resumed: each entry names what it describes.
-using Fingerprint = std::vector<std::pair<std::string, std::string>>;
 
 std::string folder_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
@@ -373,97 +342,17 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
   }
 }
 
-/// What a checkpoint of this run must match: method, precision, the model file's bytes, the
-/// input values (hashed per rank, in rank order), the shape, the rank layout and the options
-/// that change the iterates.
+/// What a checkpoint of this run must match: kelk's entries of the solve (method, precision,
+/// shape, rank layout, options) and the model file's bytes and the input values (hashed per
+/// rank, in rank order). Collective.
 template <class Scalar>
-Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& o,
-                           const kelk::io::InputShape& shape, const kelk::Partition& part,
-                           MPI_Comm comm, const kelk::io::InputBlock<Scalar>& block) {
-  std::ifstream model(cfg.model, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(model)), std::istreambuf_iterator<char>());
-  const auto s0 = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), block.s0);
-  const auto in = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), block.inputs);
-  std::uint64_t mine = fnv1a(s0.data(), s0.span() * sizeof(Scalar));
-  mine = fnv1a(in.data(), in.span() * sizeof(Scalar), mine);
-  int ranks = 1;
-  MPI_Comm_size(comm, &ranks);
-  std::vector<std::uint64_t> all(std::size_t(ranks), 0);
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm);
-  std::string options = "non_finite=" + kelk::to_string(o.non_finite) +
-                        " clip_value=" + kelk::impl::number(o.clip_value) +
-                        " chunks=" + std::to_string(o.chunks);
-  if (o.method == kelk::Method::elk || o.method == kelk::Method::quasi_elk)
-    options += " sigma2=" +
-               (o.sigma2_auto ? std::string("auto")
-                              : kelk::impl::number(o.sigma2 ? *o.sigma2
-                                                            : kelk::default_sigma2(o.method))) +
-               " smoother=" + std::to_string(int(o.kalman_smoother));
-  if (o.method == kelk::Method::block_jacobi)
-    options += " blocks=" + std::to_string(o.blocks) +
-               " atol=" + kelk::impl::number(o.atol ? *o.atol : kelk::default_atol<Scalar>()) +
-               " rtol=" + kelk::impl::number(o.rtol);
-  return {{"method", kelk::to_string(o.method)},
-          {"precision", cfg.precision},
-          {"shape", "B " + std::to_string(shape.B) + ", T " + std::to_string(shape.T) + ", D " +
-                        std::to_string(shape.D)},
-          {"ranks", std::to_string(ranks) + " ranks, " + std::to_string(part.batch_ranks) +
-                        " over the batch"},
-          {"model", "fnv1a " + hex(fnv1a(bytes.data(), bytes.size()))},
-          {"input", "fnv1a " + hex(fnv1a(all.data(), all.size() * sizeof(std::uint64_t)))},
-          {"options", options}};
-}
-
-/// What a checkpoint says of its iterate.
-struct Checkpoint {
-  int iteration = 0;       ///< the iteration whose iterate it holds
-  bool converged = false;  ///< that iterate met the stopping rule ...
-  double atol = 0, rtol = 0;  ///< ... with these tolerances
-};
-
-/// Checks that cfg.restart is a checkpoint of this run; returns what it says of its iterate and
-/// fills its history.
-Checkpoint read_checkpoint(const RunConfig& cfg, const Fingerprint& fingerprint,
-                           std::vector<kelk::IterationRecord>& history) {
-  const auto file = kelk::hdf5::File::open_read(cfg.restart);
-  if (!file.has_attribute("checkpoint_iteration"))
-    throw std::invalid_argument("'" + cfg.restart + "' is not a kelk-run checkpoint (it has no " +
-                                "'checkpoint_iteration' attribute)");
-  if (!file.has_checksum("states"))
-    throw std::invalid_argument("the checkpoint '" + cfg.restart + "' carries no checksum of " +
-                                "its states (written by an older kelk-run, or rewritten): it " +
-                                "cannot be verified; run again from the start");
-  for (const auto& [what, value] : fingerprint) {
-    const std::string name = "checkpoint_" + what;
-    const std::string stored =
-        file.has_attribute(name) ? file.read_attribute<std::string>(name) : "(none)";
-    if (stored != value)
-      throw std::invalid_argument("the checkpoint '" + cfg.restart + "' does not match this run: "
-                                  "its " + what + " is '" + stored + "', this run's '" + value +
-                                  "'");
-  }
-  const auto n = file.shape("history/iteration");
-  const auto it = file.read<std::int64_t>("history/iteration", n);
-  const auto update = file.read<double>("history/max_update", n);
-  const auto residual = file.read<double>("history/max_residual", n);
-  history.clear();
-  for (std::size_t i = 0; i < it.size(); ++i) history.push_back({int(it[i]), update[i], residual[i]});
-  if (file.exists("history/sigma2")) {  // elk, quasi_elk
-    const auto sigma2 = file.read<double>("history/sigma2", n);
-    const auto accepted = file.read<std::int64_t>("history/accepted", n);
-    for (std::size_t i = 0; i < it.size(); ++i) {
-      history[i].sigma2 = sigma2[i];
-      history[i].accepted = accepted[i] != 0;
-    }
-  }
-  Checkpoint c;
-  c.iteration = int(file.read_attribute<std::int64_t>("checkpoint_iteration"));
-  if (file.has_attribute("checkpoint_converged")) {  // older checkpoints lack it: resume them
-    c.converged = file.read_attribute<std::int64_t>("checkpoint_converged") != 0;
-    c.atol = file.read_attribute<double>("checkpoint_atol");
-    c.rtol = file.read_attribute<double>("checkpoint_rtol");
-  }
-  return c;
+kelk::Fingerprint fingerprint_of(const RunConfig& cfg, const kelk::SolveOptions& options, int D,
+                                 const kelk::Partition& part, MPI_Comm comm,
+                                 const kelk::io::InputBlock<Scalar>& block) {
+  kelk::Fingerprint data;
+  kelk::impl::collective_check(comm, [&] { data.add("model", kelk::fingerprint_file(cfg.model)); });
+  data.add("input", kelk::fingerprint_blocks(comm, block.s0, block.inputs));
+  return kelk::solve_fingerprint<Scalar>(part, D, options, data);
 }
 
 /// The gradients of an [adjoint] run, this rank's blocks, and how they go into the output file.
@@ -679,27 +568,32 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                    "this run uses %s\n",
                    options.sigma2_auto ? "auto" : kelk::impl::number(*options.sigma2).c_str(),
                    kelk::to_string(options.method).c_str());
-    // checkpoint and restart (every rank takes the same decisions)
-    Fingerprint fingerprint;
+    // checkpoint and restart (kelk_checkpoint.hpp: every rank takes the same decisions)
+    kelk::Fingerprint fingerprint;
     if (!cfg.checkpoint.empty() || !cfg.restart.empty())
-      fingerprint = fingerprint_of(cfg, options, shape, part, comm, *block);
+      fingerprint = fingerprint_of(cfg, options, shape.D, part, comm, *block);
+    std::optional<kelk::Checkpointer> checkpointer;
+    if (!cfg.checkpoint.empty())  // installs the signal's handler
+      checkpointer.emplace(comm, part,
+                           kelk::CheckpointPolicy{cfg.checkpoint, cfg.checkpoint_every,
+                                                  cfg.checkpoint_seconds,
+                                                  kelk::checkpoint_signal_number(cfg.checkpoint_signal),
+                                                  /*report=*/true},
+                           fingerprint);
     int offset = 0;                              // iterations done before the restart
     std::vector<kelk::IterationRecord> earlier;  // and their history
-    const double atol = options.atol ? *options.atol : kelk::default_atol<Scalar>();
     // the checkpoint's iterate met this run's stopping rule: it is the result, with no further
     // iteration (a check of the recurrence only), as the uninterrupted run stopped there
     bool resumed_converged = false;
     if (!cfg.restart.empty()) {
-      Checkpoint checkpoint;
-      kelk::impl::collective_check(comm, [&] {
-        checkpoint = read_checkpoint(cfg, fingerprint, earlier);
-      });
+      const auto checkpoint =
+          kelk::read_checkpoint(cfg.restart, comm, part, fingerprint, states);
+      if (checkpointer) checkpointer->resume(checkpoint);
       offset = checkpoint.iteration;
+      earlier = checkpoint.history;
+      const double atol = options.atol ? *options.atol : kelk::default_atol<Scalar>();
       resumed_converged = checkpoint.converged && !cfg.iterations && !earlier.empty() &&
                           checkpoint.atol == atol && checkpoint.rtol == options.rtol;
-      kelk::impl::collective_check(comm, [&] {
-        Kokkos::deep_copy(states, kelk::io::read_states_block<Scalar>(cfg.restart, comm, part));
-      });
       options.initial_guess = kelk::InitialGuess::provided;  // a warm start from the checkpoint
       // sigma2 auto resumes from the trust region of the checkpoint's last step
       if (options.sigma2_auto && !earlier.empty() && earlier.back().sigma2 > 0)
@@ -726,49 +620,26 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     if (talk && resumed_converged)
       std::printf("restart: the iterate of iteration %d met the stopping rule; it is the result\n",
                   offset);
-    Kokkos::Timer timer, since_checkpoint;
+    Kokkos::Timer timer;
     const bool progress = talk && !cfg.quiet;
     const bool adaptive = options.sigma2_auto && kalman;
     if (progress)
       std::printf("%6s %14s %16s %10s%s\n", "iter", "max |update|", "start residual", "time [s]",
                   adaptive ? "     sigma2  step" : "");
-    std::vector<kelk::IterationRecord> records = earlier;  // the history a checkpoint holds
-    if (progress || !cfg.checkpoint.empty())
+    std::function<void(const kelk::IterationProgress&)> checkpoint;
+    if (checkpointer) checkpoint = checkpointer->on_iteration(states, options);
+    if (progress || checkpoint || !earlier.empty())
       options.on_iteration = [&](const kelk::IterationProgress& p) {
-        const int it = offset + p.iteration;
+        // the residual of the checkpoint's iterate is known once the solve linearises around it
         if (p.iteration == 1 && !earlier.empty()) earlier.back().max_residual = p.start_residual;
         if (progress) {
-          std::printf("%6d %14.6e %16.6e %10.3f", it, p.max_update, p.start_residual,
-                      timer.seconds());
+          std::printf("%6d %14.6e %16.6e %10.3f", offset + p.iteration, p.max_update,
+                      p.start_residual, timer.seconds());
           if (adaptive) std::printf(" %10.3e  %s", p.sigma2, p.accepted ? "accepted" : "rejected");
           std::printf("\n");
           std::fflush(stdout);
         }
-        if (cfg.checkpoint.empty()) return;
-        if (!records.empty()) records.back().max_residual = p.start_residual;
-        records.push_back({it, p.max_update, std::numeric_limits<double>::quiet_NaN(), 0, 0,
-                           p.sigma2, p.accepted});
-        int due = checkpoint_requested || (cfg.checkpoint_every > 0 && it % cfg.checkpoint_every == 0) ||
-                  (talk && cfg.checkpoint_seconds > 0 &&
-                   since_checkpoint.seconds() >= cfg.checkpoint_seconds);
-        MPI_Allreduce(MPI_IN_PLACE, &due, 1, MPI_INT, MPI_MAX, comm);
-        if (!due) return;
-        checkpoint_requested = 0;
-        kelk::SolveResult partial;
-        partial.method = options.method;
-        partial.iterations = partial.returned_iteration = it;
-        partial.history = records;
-        auto attributes = kelk::io::describe(options, partial);
-        attributes.push_back({"checkpoint_iteration", std::int64_t(it)});
-        attributes.push_back({"checkpoint_converged", std::int64_t(p.converged)});
-        attributes.push_back({"checkpoint_atol", atol});
-        attributes.push_back({"checkpoint_rtol", options.rtol});
-        for (const auto& [what, value] : fingerprint)
-          attributes.push_back({"checkpoint_" + what, value});
-        kelk::io::write_output(cfg.checkpoint, comm, part, states, partial, attributes);
-        since_checkpoint.reset();
-        if (talk) std::printf("checkpoint: iteration %d written to %s\n", it, cfg.checkpoint.c_str());
-        std::fflush(stdout);
+        if (checkpoint) checkpoint(p);
       };
     kelk::SolveResult result = solver->solve(map, block->s0, block->inputs, states, options);
     const double wall = timer.seconds();
@@ -936,13 +807,7 @@ int main(int argc, char* argv[]) {
       if (!checkpoint_signal.empty()) cfg.checkpoint_signal = checkpoint_signal;
       if (cfg.checkpoint_every < 0 || !(cfg.checkpoint_seconds >= 0))
         throw std::invalid_argument("checkpoint every/seconds must be >= 0");
-      if (!cfg.checkpoint.empty()) {
-        struct sigaction action {};
-        action.sa_handler = request_checkpoint;
-        action.sa_flags = SA_RESTART;
-        sigemptyset(&action.sa_mask);
-        ::sigaction(signal_number(cfg.checkpoint_signal), &action, nullptr);
-      }
+      if (!cfg.checkpoint.empty()) kelk::checkpoint_signal_number(cfg.checkpoint_signal);
       if (cfg.precision != "fp64" && cfg.precision != "fp32")
         throw std::invalid_argument("unknown precision '" + cfg.precision +
                                     "' (valid: fp64, fp32)");

@@ -2,8 +2,8 @@
 # kelk-run's checkpoint and restart: a run interrupted at iteration k (by an iteration limit
 # with --checkpoint-every, or by the checkpoint signal and then SIGTERM) and restarted from its
 # checkpoint reaches the same states (bitwise) and the same total iteration count and history
-# as an uninterrupted run; a checkpoint that does not match the run is refused, naming what
-# differs.
+# (updates and residuals) as an uninterrupted run; a checkpoint that does not match the run is
+# refused, naming what differs.
 #   run_restart.sh KELK_RUN KELK_GENERATE MPIEXEC WORK_DIR NP
 set -uo pipefail
 run=$1 gen=$2 mpiexec=$3 work=$4 np=$5
@@ -25,7 +25,8 @@ a, b = (h5py.File(n, "r") for n in sys.argv[1:3])
 ok = (np.array_equal(a["states"][...], b["states"][...]) and
       a.attrs["iterations"] == b.attrs["iterations"] and
       np.array_equal(a["history/iteration"][...], b["history/iteration"][...]) and
-      np.array_equal(a["history/max_update"][...], b["history/max_update"][...]))
+      np.array_equal(a["history/max_update"][...], b["history/max_update"][...]) and
+      np.array_equal(a["history/max_residual"][...], b["history/max_residual"][...], equal_nan=True))
 print(f"iterations {a.attrs['iterations']} and {b.attrs['iterations']}, "
       f"max |difference| {np.abs(a['states'][...] - b['states'][...]).max():.3e}")
 sys.exit(0 if ok else 1)

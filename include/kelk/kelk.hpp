@@ -22,6 +22,7 @@
 #include <kelk/kelk_distributed.hpp>
 #endif
 #if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+#include <kelk/kelk_checkpoint.hpp>
 #include <kelk/kelk_io.hpp>
 #endif
 
