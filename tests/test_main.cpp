@@ -4,6 +4,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <kelk/impl/kelk_compat.hpp>
+
 #include <Kokkos_Core.hpp>
 
 #include <cstring>
@@ -27,15 +29,7 @@ int main(int argc, char* argv[]) {
   const int n = static_cast<int>(args.size());
   if (listing) return Catch::Session().run(n, args.data());
 
-#if KOKKOS_VERSION >= 30700
-  Kokkos::InitializationSettings settings;
-  if (threads > 0) settings.set_num_threads(threads);
-  Kokkos::initialize(settings);
-#else
-  Kokkos::InitArguments settings;
-  if (threads > 0) settings.num_threads = threads;
-  Kokkos::initialize(settings);
-#endif
+  kelk::impl::initialize_kokkos(threads);
   int result = 0;
   {
     Catch::Session session;

@@ -546,6 +546,23 @@ contains
     if (present(result)) result = r
   end subroutine
 
+  !> The C struct of the gradients wanted: each present array's address, NULL for the others
+  !> (and for empty arrays).
+  function gradients_of(ds0, dinputs, dparameters, adjoint) result(g)
+    real(c_double), intent(inout), target, contiguous, optional :: ds0(:, :), &
+      dinputs(:, :, :), dparameters(:), adjoint(:, :, :)
+    type(kelk_gradients) :: g
+    g = kelk_gradients(c_null_ptr, c_null_ptr, c_null_ptr, c_null_ptr)
+    if (present(ds0)) then
+      if (size(ds0) > 0) g%s0 = c_loc(ds0)
+    end if
+    if (present(dinputs)) g%inputs = address(dinputs)
+    if (present(dparameters)) then
+      if (size(dparameters) > 0) g%parameters = c_loc(dparameters)
+    end if
+    if (present(adjoint)) g%adjoint = address(adjoint)
+  end function
+
   !> Gradients through the recurrence: cotangents(D, T, B) = dL/ds_t; the outputs wanted
   !> (ds0(D, B), dinputs(Din, T, B), dparameters(kelk_map_parameter_count), adjoint(D, T, B)).
   subroutine kelk_solve_adjoint(map, s0, inputs, states, cotangents, options, ds0, dinputs, &
@@ -576,17 +593,14 @@ contains
     if (din > 0) then
       if (.not. shaped(inputs, din, t, b, 'inputs', stat, errmsg)) return
     end if
-    g = kelk_gradients(c_null_ptr, c_null_ptr, c_null_ptr, c_null_ptr)
     if (present(ds0)) then
       if (size(ds0, 1) /= d .or. size(ds0, 2) /= b) then
         call refuse('kelk (Fortran): ds0 must have the shape of s0, (D, B)', stat, errmsg)
         return
       end if
-      g%s0 = c_loc(ds0)
     end if
     if (present(dinputs)) then
       if (.not. shaped(dinputs, din, t, b, 'dinputs', stat, errmsg)) return
-      g%inputs = address(dinputs)
     end if
     if (present(dparameters)) then
       np = 0
@@ -596,12 +610,11 @@ contains
                     stat, errmsg)
         return
       end if
-      if (np > 0) g%parameters = c_loc(dparameters)
     end if
     if (present(adjoint)) then
       if (.not. shaped(adjoint, d, t, b, 'adjoint', stat, errmsg)) return
-      g%adjoint = c_loc(adjoint)
     end if
+    g = gradients_of(ds0, dinputs, dparameters, adjoint)
     call kelk_adjoint_options_default(o)
     if (present(options)) o = options
     call report(c_solve_adjoint(map%ptr, int(b, c_int), int(t, c_int), c_loc(s0), &
@@ -716,13 +729,7 @@ contains
     type(kelk_adjoint_options) :: o
     type(kelk_adjoint_result) :: r
     type(kelk_gradients) :: g
-    g = kelk_gradients(c_null_ptr, c_null_ptr, c_null_ptr, c_null_ptr)
-    if (present(ds0)) g%s0 = c_loc(ds0)
-    if (present(dinputs)) g%inputs = address(dinputs)
-    if (present(dparameters)) then
-      if (size(dparameters) > 0) g%parameters = c_loc(dparameters)
-    end if
-    if (present(adjoint)) g%adjoint = c_loc(adjoint)
+    g = gradients_of(ds0, dinputs, dparameters, adjoint)
     call kelk_adjoint_options_default(o)
     if (present(options)) o = options
     call report(c_solver_solve_adjoint(solver%ptr, map%ptr, c_loc(s0), address(inputs), &
