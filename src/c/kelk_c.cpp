@@ -95,7 +95,7 @@ int method_code(Method m) {
   return -1;
 }
 
-SolveOptions solve_options(const kelk_options* o, kelk_result* result) {
+SolveOptions solve_options(const kelk_options* o) {
   kelk_options defaults;
   kelk_options_default(&defaults);
   const kelk_options& c = o != nullptr ? *o : defaults;
@@ -129,7 +129,6 @@ SolveOptions solve_options(const kelk_options* o, kelk_result* result) {
       fn(&q, context);
     };
   }
-  if (result != nullptr) *result = kelk_result{};
   return s;
 }
 
@@ -332,7 +331,9 @@ kelk_status kelk_solve(const kelk_map* map, int B, int T, const double* s0, cons
     Arrays a = arrays(map, B, T, s0, inputs);
     require(states != nullptr, "states is NULL; it receives (B, T, D) states");
     a.states = states;
-    auto o = solve_options(options, result);
+    auto o = solve_options(options);
+    if (result != nullptr) *result = kelk_result{};
+    if (result != nullptr) *result = kelk_result{};
     const auto t0 = std::chrono::steady_clock::now();
     std::string why;
     if (options != nullptr && options->method == KELK_METHOD_AUTO) {
@@ -467,7 +468,8 @@ kelk_status kelk_solver_solve(const kelk_solver* solver, const kelk_map* map, co
     a = arrays(map, part.local_batch(), part.local_length(), s0, inputs);
     require(states != nullptr, "states is NULL");
     a.states = states;
-    o = solve_options(options, result);
+    o = solve_options(options);
+    if (result != nullptr) *result = kelk_result{};
     if (!automatic) {
       map->check_method(o.method);
     } else if (part.time_rank == 0 && part.batch_rank == 0) {

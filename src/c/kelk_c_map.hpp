@@ -131,8 +131,8 @@ struct MapHandle : kelk_map {
   }
   int concurrency() const override { return Space().concurrency(); }
 
-  auto s0_view(const Arrays& a, int B) const {
-    return readable<Space>(HostRows(a.s0, B, map.state_dim()), "kelk_c::s0");
+  auto s0_view(const Arrays& a) const {
+    return readable<Space>(HostRows(a.s0, a.B, map.state_dim()), "kelk_c::s0");
   }
   auto sequence(const double* data, const Arrays& a, int n, const char* label) const {
     return readable<Space>(HostSequence(data, a.B, a.T, n), label);
@@ -144,7 +144,7 @@ struct MapHandle : kelk_map {
     const bool guess = options.initial_guess == kelk::InitialGuess::provided;
     Writable<Space, double***> states(a.states, guess, "kelk_c::states", a.B, a.T,
                                       map.state_dim());
-    const auto result = run(s0_view(a, a.B), sequence(a.inputs, a, map.input_dim(), "kelk_c::inputs"),
+    const auto result = run(s0_view(a), sequence(a.inputs, a, map.input_dim(), "kelk_c::inputs"),
                             states.view);
     states.finish();
     return result;
@@ -162,7 +162,7 @@ struct MapHandle : kelk_map {
     Writable<Space, double***> adjoint(out.adjoint, false, "kelk_c::adjoint", a.B, a.T, D);
     kelk::Gradients<double, typename Space::memory_space> g{ds0.view, du.view, dtheta.view,
                                                              adjoint.view};
-    const auto result = run(s0_view(a, a.B), sequence(a.inputs, a, Din, "kelk_c::inputs"),
+    const auto result = run(s0_view(a), sequence(a.inputs, a, Din, "kelk_c::inputs"),
                             sequence(a.const_states, a, D, "kelk_c::states"),
                             sequence(a.cotangents, a, D, "kelk_c::cotangents"), g);
     ds0.finish();
@@ -185,7 +185,7 @@ struct MapHandle : kelk_map {
     });
   }
   kelk::ProbeResult probe(const Arrays& a, const kelk::ProbeOptions& options) const override {
-    return kelk::probe(Space(), map, s0_view(a, a.B),
+    return kelk::probe(Space(), map, s0_view(a),
                        sequence(a.inputs, a, map.input_dim(), "kelk_c::inputs"), options);
   }
 #ifdef KELK_HAVE_MPI
