@@ -580,34 +580,12 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                                                   kelk::checkpoint_signal_number(cfg.checkpoint_signal),
                                                   /*report=*/true},
                            fingerprint);
-    int offset = 0;                              // iterations done before the restart
-    std::vector<kelk::IterationRecord> earlier;  // and their history
+    std::optional<kelk::Checkpoint> from;  // a restart: its iterate is in states
+    if (!cfg.restart.empty())
+      from = kelk::read_checkpoint(cfg.restart, comm, part, fingerprint, states);
     // the checkpoint's iterate met this run's stopping rule: it is the result, with no further
     // iteration (a check of the recurrence only), as the uninterrupted run stopped there
-    bool resumed_converged = false;
-    if (!cfg.restart.empty()) {
-      const auto checkpoint =
-          kelk::read_checkpoint(cfg.restart, comm, part, fingerprint, states);
-      if (checkpointer) checkpointer->resume(checkpoint);
-      offset = checkpoint.iteration;
-      earlier = checkpoint.history;
-      const double atol = options.atol ? *options.atol : kelk::default_atol<Scalar>();
-      resumed_converged = checkpoint.converged && !cfg.iterations && !earlier.empty() &&
-                          checkpoint.atol == atol && checkpoint.rtol == options.rtol;
-      options.initial_guess = kelk::InitialGuess::provided;  // a warm start from the checkpoint
-      // sigma2 auto resumes from the trust region of the checkpoint's last step
-      if (options.sigma2_auto && !earlier.empty() && earlier.back().sigma2 > 0)
-        options.sigma2 = earlier.back().sigma2;
-      const auto left = [&](int total) { return std::max(0, total - offset); };
-      if (resumed_converged)
-        options.max_iter = 0;
-      else if (cfg.iterations)
-        options.max_iter = left(*cfg.iterations);
-      else if (options.max_iter)
-        options.max_iter = left(*options.max_iter);
-      else if (options.method != kelk::Method::block_jacobi)  // its own bound starts afresh
-        options.max_iter = left(kelk::default_max_iter(options.method, shape.T));
-    }
+    const bool resumed_converged = from && kelk::resumes_converged<Scalar>(*from, options);
     const int threads = Kokkos::DefaultExecutionSpace().concurrency();
     if (talk) {
       std::printf("kelk-run %s: %s model '%s' (D = %d, Din = %d), B = %d, T = %d, %s\n",
@@ -619,42 +597,25 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
     }
     if (talk && resumed_converged)
       std::printf("restart: the iterate of iteration %d met the stopping rule; it is the result\n",
-                  offset);
+                  from->iteration);
     Kokkos::Timer timer;
     const bool progress = talk && !cfg.quiet;
     const bool adaptive = options.sigma2_auto && kalman;
-    if (progress)
+    if (progress) {
       std::printf("%6s %14s %16s %10s%s\n", "iter", "max |update|", "start residual", "time [s]",
                   adaptive ? "     sigma2  step" : "");
-    std::function<void(const kelk::IterationProgress&)> checkpoint;
-    if (checkpointer) checkpoint = checkpointer->on_iteration(states, options);
-    if (progress || checkpoint || !earlier.empty())
       options.on_iteration = [&](const kelk::IterationProgress& p) {
-        // the residual of the checkpoint's iterate is known once the solve linearises around it
-        if (p.iteration == 1 && !earlier.empty()) earlier.back().max_residual = p.start_residual;
-        if (progress) {
-          std::printf("%6d %14.6e %16.6e %10.3f", offset + p.iteration, p.max_update,
-                      p.start_residual, timer.seconds());
-          if (adaptive) std::printf(" %10.3e  %s", p.sigma2, p.accepted ? "accepted" : "rejected");
-          std::printf("\n");
-          std::fflush(stdout);
-        }
-        if (checkpoint) checkpoint(p);
+        std::printf("%6d %14.6e %16.6e %10.3f", p.iteration, p.max_update, p.start_residual,
+                    timer.seconds());
+        if (adaptive) std::printf(" %10.3e  %s", p.sigma2, p.accepted ? "accepted" : "rejected");
+        std::printf("\n");
+        std::fflush(stdout);
       };
-    kelk::SolveResult result = solver->solve(map, block->s0, block->inputs, states, options);
+    }
+    const kelk::SolveResult result = kelk::solve_checkpointed(
+        *solver, Kokkos::DefaultExecutionSpace(), map, block->s0, block->inputs, states, options,
+        checkpointer ? &*checkpointer : nullptr, from ? &*from : nullptr);
     const double wall = timer.seconds();
-    if (resumed_converged) {  // no iteration ran: the checkpoint's iterate and its last update
-      result.converged = true;
-      result.reason = kelk::StopReason::converged;
-      result.final_update = earlier.back().max_update;
-      earlier.back().max_residual = result.final_residual;
-    }
-    if (!cfg.restart.empty()) {  // one count and one history, as if never interrupted
-      result.iterations += offset;
-      result.returned_iteration += offset;
-      for (auto& r : result.history) r.iteration += offset;
-      result.history.insert(result.history.begin(), earlier.begin(), earlier.end());
-    }
 
     auto attributes = kelk::io::describe(options, result);
     using I = std::int64_t;
@@ -668,9 +629,9 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
                                          {"threads_per_rank", I(threads)},
                                          {"wall_time_seconds", wall}});
     attributes.insert(attributes.end(), probe_attributes.begin(), probe_attributes.end());
-    if (!cfg.restart.empty())
+    if (from)
       attributes.insert(attributes.end(), {{"restarted_from", cfg.restart},
-                                           {"restart_iteration", I(offset)}});
+                                           {"restart_iteration", I(from->iteration)}});
     std::function<void(kelk::hdf5::File&)> gradients_writer;
     std::uint64_t gradient_bytes = 0;
     std::optional<GradientOutput<Scalar>> gradients;

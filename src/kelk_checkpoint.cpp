@@ -157,7 +157,7 @@ Checkpoint read_metadata(const std::string& path, const Fingerprint& fingerprint
 }  // namespace
 
 template <class Scalar>
-Checkpoint read_checkpoint(const std::string& path, MPI_Comm comm, const Partition& part,
+Checkpoint impl::read_checkpoint(const std::string& path, MPI_Comm comm, const Partition& part,
                            const Fingerprint& fingerprint, const SequenceView<Scalar>& states) {
   Checkpoint c;
   impl::collective_check(comm, [&] { c = read_metadata(path, fingerprint); });
@@ -231,7 +231,7 @@ bool Checkpointer::due(int iteration) {
 }
 
 template <class Scalar>
-void Checkpointer::write(const SequenceView<Scalar>& states, int iteration,
+void Checkpointer::write_default(const SequenceView<Scalar>& states, int iteration,
                          const SolveOptions& options, bool converged) {
   SolveResult partial;
   partial.method = options.method;
@@ -259,9 +259,10 @@ void Checkpointer::write(const SequenceView<Scalar>& states, int iteration,
 #define KELK_CHECKPOINT_INSTANTIATE(S)                                                          \
   template Fingerprint solve_fingerprint<S>(const Partition&, int, const SolveOptions&,         \
                                             const Fingerprint&);                                \
-  template Checkpoint read_checkpoint<S>(const std::string&, MPI_Comm, const Partition&,        \
+  template Checkpoint impl::read_checkpoint<S>(const std::string&, MPI_Comm, const Partition&,        \
                                          const Fingerprint&, const SequenceView<S>&);           \
-  template void Checkpointer::write<S>(const SequenceView<S>&, int, const SolveOptions&, bool);
+  template void Checkpointer::write_default<S>(const SequenceView<S>&, int, const SolveOptions&, \
+                                              bool);
 KELK_CHECKPOINT_INSTANTIATE(float)
 KELK_CHECKPOINT_INSTANTIATE(double)
 #undef KELK_CHECKPOINT_INSTANTIATE

@@ -304,6 +304,40 @@ kelk_status kelk_solver_solve_adjoint(const kelk_solver* solver, const kelk_map*
 /* Collective; NULL is fine. */
 void kelk_solver_free(kelk_solver* solver);
 
+/* ---- checkpoint and restart of a distributed solve (kelk built with MPI and HDF5) ---------- */
+
+/* A long solve in a batch job writes its current iterate to `file` (atomically: the file holds
+ * the previous checkpoint or the new one, never half of one) and a later job resumes it from
+ * there; the resumed solve ends where the uninterrupted one would. The file is a kelk output
+ * file (docs/FILES.md, "Checkpoint files"), the same as kelk-run's. */
+typedef struct kelk_checkpoint_options {
+  const char* file; /* where checkpoints are written (NULL: none) */
+  int every;        /* after every `every`-th iteration (0: never) */
+  double seconds;   /* when `seconds` have passed since the last checkpoint (0: never) */
+  int signal;       /* after the iteration during which this signal arrived (0: none), e.g.
+                       SIGUSR1 from SLURM's --signal=USR1@300; the handler is installed for the
+                       duration of the call and the previous one restored */
+  int report;       /* nonzero: rank 0 prints "checkpoint: iteration N written to FILE" */
+  const char* restart; /* a checkpoint to resume from (NULL: start afresh) */
+  /* What identifies the problem beyond what kelk sees (a callback map's model and parameters,
+   * say): stored with each checkpoint and compared on restart. kelk itself compares the method,
+   * precision, shape, rank split, the options that change the iterates, the map (a built-in's
+   * parameters; a callback map's dimensions only) and the s0 and inputs arrays. NULL: none. */
+  const char* problem;
+} kelk_checkpoint_options;
+void kelk_checkpoint_options_default(kelk_checkpoint_options* checkpoint);
+
+/* kelk_solver_solve with checkpoints and restart. With `restart`, the checkpoint must be of
+ * this problem (else KELK_ERROR_INVALID_ARGUMENT naming what differs; a missing or damaged file:
+ * KELK_ERROR_FILE); its iterate is the initial guess and what is left of max_iter runs.
+ * Iterations are numbered on from the checkpoint's, in the progress callback, the history and
+ * the result, as if the solve had never been interrupted. Collective. */
+kelk_status kelk_solver_solve_checkpointed(const kelk_solver* solver, const kelk_map* map,
+                                           const double* s0, const double* inputs,
+                                           double* states, const kelk_options* options,
+                                           const kelk_checkpoint_options* checkpoint,
+                                           kelk_result* result);
+
 #ifdef __cplusplus
 }
 #endif

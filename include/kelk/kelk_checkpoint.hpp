@@ -5,10 +5,12 @@
 // checkpoint_* attributes of docs/FILES.md ("Checkpoint files"); kelk-run writes and reads the
 // same files. Needs KELK_HAVE_MPI and KELK_HAVE_HDF5.
 //
-//   kelk::Checkpointer checkpointer(comm, solver.partition(), {"ck.h5", 10, 600.0, SIGUSR1},
-//                                   kelk::solve_fingerprint<double>(part, D, options));
-//   options.on_iteration = checkpointer.on_iteration(states, options);
-//   solver.solve(map, s0, inputs, states, options);
+//   const auto fingerprint = kelk::solve_fingerprint<double>(part, D, options, data);
+//   kelk::Checkpointer checkpointer(comm, part, {"ck.h5", 10, 600.0, SIGUSR1}, fingerprint);
+//   std::optional<kelk::Checkpoint> from;  // a restart: the checkpoint's iterate into states
+//   if (restart) from = kelk::read_checkpoint("old.h5", comm, part, fingerprint, states);
+//   auto result = kelk::solve_checkpointed(solver, space, map, s0, inputs, states, options,
+//                                          &checkpointer, from ? &*from : nullptr);
 #pragma once
 
 #include <kelk/kelk_config.hpp>
@@ -25,6 +27,7 @@
 #include <Kokkos_Core.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -130,9 +133,41 @@ struct Checkpoint {
 /// then fills this rank's `states` block (partition `part`) with the checkpoint's iterate, a
 /// damaged block refused naming the dataset. Pass `states` to the resumed solve with
 /// InitialGuess::provided. Collective: throws on every rank if any rank fails.
+namespace impl {
 template <class Scalar>
 Checkpoint read_checkpoint(const std::string& path, MPI_Comm comm, const Partition& part,
                            const Fingerprint& fingerprint, const SequenceView<Scalar>& states);
+
+/// `states` as a SequenceView<Scalar> (kelk's default memory): itself where it is one, else a
+/// copy there (checkpoints of a host-space solve in a device build go through it).
+template <class View>
+auto in_default_memory(const View& states, bool copy) {
+  using Scalar = typename View::non_const_value_type;
+  using Target = SequenceView<Scalar>;
+  if constexpr (std::is_same_v<typename View::memory_space, typename Target::memory_space> &&
+                std::is_same_v<typename View::array_layout, Kokkos::LayoutRight>) {
+    return Target(states);
+  } else {
+    Target target(Kokkos::view_alloc(std::string("kelk::checkpoint_states"),
+                                     Kokkos::WithoutInitializing),
+                  states.extent(0), states.extent(1), states.extent(2));
+    if (copy) Kokkos::deep_copy(target, states);
+    return target;
+  }
+}
+}  // namespace impl
+
+template <class View>
+Checkpoint read_checkpoint(const std::string& path, MPI_Comm comm, const Partition& part,
+                           const Fingerprint& fingerprint, const View& states) {
+  static_assert(Kokkos::is_view<View>::value && View::rank == 3,
+                "kelk::read_checkpoint: states is a (B, T, D) Kokkos View");
+  using Scalar = typename View::non_const_value_type;
+  const auto target = impl::in_default_memory(states, false);
+  Checkpoint c = impl::read_checkpoint<Scalar>(path, comm, part, fingerprint, target);
+  if (target.data() != states.data()) Kokkos::deep_copy(states, target);
+  return c;
+}
 
 /// Writes checkpoints of a distributed solve by a policy. Construct it on every rank of the
 /// solver's communicator; it installs the policy's signal handler (the previous one comes back
@@ -163,14 +198,16 @@ class Checkpointer {
   /// describing attributes of `options` and the fingerprint, atomically (a failed write leaves
   /// the previous checkpoint). `converged`: the iterate met the stopping rule of `options`.
   /// Collective.
-  template <class Scalar>
-  void write(const SequenceView<Scalar>& states, int iteration, const SolveOptions& options,
-             bool converged = false);
+  template <class View>
+  void write(const View& states, int iteration, const SolveOptions& options,
+             bool converged = false) {
+    write_default(impl::in_default_memory(states, true), iteration, options, converged);
+  }
 
   /// A SolveOptions::on_iteration hook: records each iteration in the history and, when due(),
   /// writes `states` (the View given to the solve) with `options` (copied now).
-  template <class Scalar>
-  std::function<void(const IterationProgress&)> on_iteration(const SequenceView<Scalar>& states,
+  template <class View>
+  std::function<void(const IterationProgress&)> on_iteration(const View& states,
                                                              const SolveOptions& options) {
     SolveOptions copy = options;
     copy.on_iteration = nullptr;
@@ -189,6 +226,9 @@ class Checkpointer {
   int last_written() const { return last_written_; }
 
  private:
+  template <class Scalar>
+  void write_default(const SequenceView<Scalar>& states, int iteration,
+                     const SolveOptions& options, bool converged);
   void record(int iteration, const IterationProgress& p);
   double since_last() const;
 
@@ -204,5 +244,89 @@ class Checkpointer {
   bool handler_installed_ = false;
   struct sigaction previous_ {};
 };
+
+// --- a solve that checkpoints and resumes ---------------------------------------------------
+
+/// Whether checkpoint `from`'s iterate already met the stopping rule of `options` (it was
+/// written as converged with the same atol and rtol, and `options` asks for no fixed count):
+/// resuming it runs no further iteration, as the uninterrupted solve stopped there.
+template <class Scalar>
+bool resumes_converged(const Checkpoint& from, const SolveOptions& options) {
+  const double atol = options.atol ? *options.atol : default_atol<Scalar>();
+  return from.converged && !options.fixed_iterations && !from.history.empty() &&
+         from.atol == atol && from.rtol == options.rtol;
+}
+
+/// The options that continue a solve of T steps from checkpoint `from`: its iterate as the
+/// initial guess (InitialGuess::provided), sigma2 = auto from the trust region of its last step,
+/// and what is left of the iteration cap (max_iter, or the method's default; block_jacobi's own
+/// bound starts afresh); none left when resumes_converged.
+template <class Scalar>
+SolveOptions resume_options(const Checkpoint& from, SolveOptions options, int T) {
+  const bool done = resumes_converged<Scalar>(from, options);
+  options.initial_guess = InitialGuess::provided;
+  if (options.sigma2_auto && !from.history.empty() && from.history.back().sigma2 > 0)
+    options.sigma2 = from.history.back().sigma2;
+  const auto left = [&](int total) { return std::max(0, total - from.iteration); };
+  if (done)
+    options.max_iter = 0;
+  else if (options.max_iter)
+    options.max_iter = left(*options.max_iter);
+  else if (options.method != Method::block_jacobi)
+    options.max_iter = left(default_max_iter(options.method, T));
+  return options;
+}
+
+/// DistributedSolver::solve on `space` that writes checkpoints through `checkpointer` (nullptr:
+/// none) and, given the checkpoint `from` whose iterate `states` holds (read_checkpoint), goes
+/// on from it with resume_options. Iterations are numbered on from the checkpoint's, in
+/// options.on_iteration, in the checkpoints and in the result, whose count and history are
+/// those of the whole solve as if it had never been interrupted (a resumed converged iterate:
+/// no iteration, the checkpoint's last update). Collective, as DistributedSolver::solve.
+template <class ExecutionSpace, class Map, class S0, class Inputs, class States>
+SolveResult solve_checkpointed(const DistributedSolver& solver, const ExecutionSpace& space,
+                               const Map& map, const S0& s0, const Inputs& inputs,
+                               const States& states, SolveOptions options,
+                               Checkpointer* checkpointer = nullptr,
+                               const Checkpoint* from = nullptr) {
+  using Scalar = typename States::non_const_value_type;
+  int offset = 0;
+  std::vector<IterationRecord> earlier;
+  bool done = false;
+  if (from != nullptr) {
+    offset = from->iteration;
+    earlier = from->history;
+    done = resumes_converged<Scalar>(*from, options);
+    options = resume_options<Scalar>(*from, options, solver.partition().length);
+    if (checkpointer != nullptr) checkpointer->resume(*from);
+  }
+  const auto caller = options.on_iteration;
+  std::function<void(const IterationProgress&)> checkpoint;
+  if (checkpointer != nullptr) checkpoint = checkpointer->on_iteration(states, options);
+  if (caller || checkpoint || !earlier.empty())
+    options.on_iteration = [&](const IterationProgress& p) {
+      // the residual of the checkpoint's iterate is known once the solve linearises around it
+      if (p.iteration == 1 && !earlier.empty()) earlier.back().max_residual = p.start_residual;
+      if (caller) {
+        IterationProgress numbered = p;
+        numbered.iteration += offset;
+        caller(numbered);
+      }
+      if (checkpoint) checkpoint(p);
+    };
+  SolveResult result = solver.solve(space, map, s0, inputs, states, options);
+  if (from == nullptr) return result;
+  if (done) {  // no iteration ran: the checkpoint's iterate and its last update
+    result.converged = true;
+    result.reason = StopReason::converged;
+    result.final_update = earlier.back().max_update;
+    earlier.back().max_residual = result.final_residual;
+  }
+  result.iterations += offset;
+  result.returned_iteration += offset;
+  for (auto& r : result.history) r.iteration += offset;
+  result.history.insert(result.history.begin(), earlier.begin(), earlier.end());
+  return result;
+}
 
 }  // namespace kelk

@@ -268,6 +268,10 @@ void kelk_adjoint_options_default(kelk_adjoint_options* o) {
   o->blocks = a.blocks;
 }
 
+void kelk_checkpoint_options_default(kelk_checkpoint_options* c) {
+  if (c != nullptr) *c = kelk_checkpoint_options{};
+}
+
 void kelk_probe_options_default(kelk_probe_options* o) {
   if (o == nullptr) return;
   const kelk::ProbeOptions p;
@@ -284,6 +288,8 @@ kelk_status kelk_map_create_callbacks(kelk_map** map, int D, int Din, const kelk
     require(cb != nullptr, "callbacks is NULL");
     ensure_started();
     *map = make_callback_map(D, Din, *cb);
+    (*map)->identity =
+        "callbacks (D = " + std::to_string(D) + ", Din = " + std::to_string(Din) + ")";
   });
 }
 
@@ -294,6 +300,12 @@ kelk_status kelk_map_create_builtin(kelk_map** map, int kind, int D, int Din,
     *map = nullptr;
     ensure_started();
     *map = make_builtin(kind, D, Din, parameters, count, step);
+#if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+    (*map)->identity = "built-in " + std::to_string(kind) + " (D = " + std::to_string(D) +
+                       ", Din = " + std::to_string(Din) + ", step " + kelk::impl::number(step) +
+                       "), parameters " +
+                       kelk::fingerprint_bytes(parameters, count * sizeof(double));
+#endif
   });
 }
 
@@ -304,6 +316,9 @@ kelk_status kelk_map_load(kelk_map** map, const char* path) {
     require(path != nullptr, "path is NULL");
     ensure_started();
     *map = load_builtin(path);
+#if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+    (*map)->identity = "model file " + kelk::fingerprint_file(path);
+#endif
   });
 }
 
@@ -448,13 +463,32 @@ kelk_status agree(const kelk_solver* solver, kelk_status status) {
 }
 }  // namespace
 
-kelk_status kelk_solver_solve(const kelk_solver* solver, const kelk_map* map, const double* s0,
-                              const double* inputs, double* states, const kelk_options* options,
+namespace {
+#ifdef KELK_HAVE_HDF5
+/// The fingerprint of a checkpointed solve: kelk's entries, the map's identity, this problem's
+/// s0 and inputs (each rank's block, in rank order) and the caller's own description.
+kelk::Fingerprint checkpoint_fingerprint(const kelk_solver* solver, const kelk_map* map,
+                                   const Arrays& a, const kelk::SolveOptions& o,
+                                   const kelk_checkpoint_options& c) {
+  const std::size_t D = map->state_dim(), Din = map->input_dim(), B = a.B, T = a.T;
+  std::uint64_t h = kelk::fnv1a(a.s0, B * D * sizeof(double));
+  if (Din > 0) h = kelk::fnv1a(a.inputs, B * T * Din * sizeof(double), h);
+  kelk::Fingerprint data;
+  data.add("map", map->identity);
+  data.add("input", kelk::fingerprint_over_ranks(solver->solver.comm(), h));
+  if (c.problem != nullptr) data.add("problem", c.problem);
+  return kelk::solve_fingerprint<double>(solver->solver.partition(), int(D), o, data);
+}
+#endif
+
+/// kelk_solver_solve, checkpointed when `checkpoint` is given.
+kelk_status solve_distributed(const char* who, const kelk_solver* solver, const kelk_map* map,
+                              const double* s0, const double* inputs, double* states,
+                              const kelk_options* options, const kelk_checkpoint_options* checkpoint,
                               kelk_result* result) {
   // Two phases, each ended by a status every rank agrees on: this rank's own checks (and the
   // probe of method = "auto", on rank 0), then the collective work. A rank whose arguments are
   // wrong thus never leaves the others waiting in a collective call.
-  const char* who = "kelk_solver_solve";
   if (solver == nullptr) return guard(who, [] { require(false, "solver is NULL"); });
   const auto& part = solver->solver.partition();
   const MPI_Comm comm = solver->solver.comm();
@@ -465,6 +499,11 @@ kelk_status kelk_solver_solve(const kelk_solver* solver, const kelk_map* map, co
   char why[320] = "";
   kelk_status status = guard(who, [&] {
     ensure_started();
+#ifndef KELK_HAVE_HDF5
+    if (checkpoint != nullptr)
+      throw Error(KELK_ERROR_UNSUPPORTED,
+                  "this kelk was built without HDF5 (KELK_ENABLE_HDF5=OFF): no checkpoints");
+#endif
     a = arrays(map, part.local_batch(), part.local_length(), s0, inputs);
     require(states != nullptr, "states is NULL");
     a.states = states;
@@ -488,12 +527,47 @@ kelk_status kelk_solver_solve(const kelk_solver* solver, const kelk_map* map, co
       map->check_method(o.method);  // the same map type on every rank: the same verdict
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = map->solve(solver->solver, a, o);
+    kelk::SolveResult r;
+#ifdef KELK_HAVE_HDF5
+    if (checkpoint != nullptr) {  // every step below is collective, its errors on every rank
+      const auto& c = *checkpoint;
+      Checkpointing how;
+      how.fingerprint = checkpoint_fingerprint(solver, map, a, o, c);
+      std::optional<kelk::Checkpointer> checkpointer;
+      if (c.file != nullptr)  // installs the signal's handler until it goes
+        checkpointer.emplace(comm, part,
+                             kelk::CheckpointPolicy{c.file, c.every, c.seconds, c.signal, c.report != 0},
+                             how.fingerprint);
+      how.checkpointer = checkpointer ? &*checkpointer : nullptr;
+      if (c.restart != nullptr) how.restart = c.restart;
+      r = map->solve(solver->solver, a, o, &how);
+    } else
+#endif
+      r = map->solve(solver->solver, a, o, nullptr);
     map->check_callbacks(&comm);
     fill_result(r, options, seconds_since(t0), result);
     if (result != nullptr) copy_text(result->choice, sizeof result->choice, why);
   });
   return agree(solver, status);
+}
+}  // namespace
+
+kelk_status kelk_solver_solve(const kelk_solver* solver, const kelk_map* map, const double* s0,
+                              const double* inputs, double* states, const kelk_options* options,
+                              kelk_result* result) {
+  return solve_distributed("kelk_solver_solve", solver, map, s0, inputs, states, options, nullptr,
+                           result);
+}
+
+kelk_status kelk_solver_solve_checkpointed(const kelk_solver* solver, const kelk_map* map,
+                                           const double* s0, const double* inputs,
+                                           double* states, const kelk_options* options,
+                                           const kelk_checkpoint_options* checkpoint,
+                                           kelk_result* result) {
+  const char* who = "kelk_solver_solve_checkpointed";
+  if (checkpoint == nullptr)
+    return guard(who, [] { require(false, "checkpoint (the checkpoint options) is NULL"); });
+  return solve_distributed(who, solver, map, s0, inputs, states, options, checkpoint, result);
 }
 
 kelk_status kelk_solver_solve_adjoint(const kelk_solver* solver, const kelk_map* map,
@@ -551,6 +625,12 @@ kelk_status kelk_solver_solve_adjoint(const kelk_solver*, const kelk_map*, const
                                       const kelk_adjoint_options*, const kelk_gradients*,
                                       kelk_adjoint_result*) {
   last_error = "kelk_solver_solve_adjoint: this kelk was built without MPI";
+  return KELK_ERROR_UNSUPPORTED;
+}
+kelk_status kelk_solver_solve_checkpointed(const kelk_solver*, const kelk_map*, const double*,
+                                           const double*, double*, const kelk_options*,
+                                           const kelk_checkpoint_options*, kelk_result*) {
+  last_error = "kelk_solver_solve_checkpointed: this kelk was built without MPI";
   return KELK_ERROR_UNSUPPORTED;
 }
 void kelk_solver_free(kelk_solver*) {}

@@ -6,9 +6,14 @@
 #include <kelk/kelk.h>
 #include <kelk/kelk.hpp>
 
+#if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+#include <kelk/kelk_checkpoint.hpp>
+#endif
+
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -31,10 +36,17 @@ struct Arrays {
   const double* cotangents = nullptr;
 };
 
+/// A checkpointed distributed solve (kelk_checkpoint.hpp): checkpoints through `checkpointer`
+/// (may be null), resumed from `restart` (empty: afresh) when it matches `fingerprint`.
+struct Checkpointing;
+
 }  // namespace kelk::c_api
 
 /// The C handle: one C++ step map behind virtual calls.
 struct kelk_map {
+  /// What a checkpoint's fingerprint says of the map (its kind, dimensions and parameters).
+  std::string identity;
+
   virtual ~kelk_map() = default;
   virtual int state_dim() const = 0;
   virtual int input_dim() const = 0;
@@ -52,9 +64,10 @@ struct kelk_map {
   virtual kelk::ProbeResult probe(const kelk::c_api::Arrays& a,
                                   const kelk::ProbeOptions& options) const = 0;
 #ifdef KELK_HAVE_MPI
+  /// `checkpointing` may be null (a plain solve).
   virtual kelk::SolveResult solve(const kelk::DistributedSolver& solver,
-                                  const kelk::c_api::Arrays& a,
-                                  const kelk::SolveOptions& options) const = 0;
+                                  const kelk::c_api::Arrays& a, const kelk::SolveOptions& options,
+                                  const kelk::c_api::Checkpointing* checkpointing) const = 0;
   virtual kelk::AdjointResult solve_adjoint(const kelk::DistributedSolver& solver,
                                             const kelk::c_api::Arrays& a,
                                             const kelk::AdjointOptions& options,
@@ -69,6 +82,14 @@ struct kelk_map {
 };
 
 namespace kelk::c_api {
+
+#if defined(KELK_HAVE_MPI) && defined(KELK_HAVE_HDF5)
+struct Checkpointing {
+  kelk::Checkpointer* checkpointer = nullptr;
+  std::string restart;
+  kelk::Fingerprint fingerprint;
+};
+#endif
 
 using HostRows = Kokkos::View<const double**, Kokkos::LayoutRight, Kokkos::HostSpace,
                               Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
@@ -190,8 +211,22 @@ struct MapHandle : kelk_map {
   }
 #ifdef KELK_HAVE_MPI
   kelk::SolveResult solve(const kelk::DistributedSolver& solver, const Arrays& a,
-                          const kelk::SolveOptions& options) const override {
+                          const kelk::SolveOptions& options,
+                          const Checkpointing* checkpointing) const override {
     return solve_with(a, options, [&](const auto& s0, const auto& u, const auto& s) {
+#ifdef KELK_HAVE_HDF5
+      if (checkpointing != nullptr) {
+        const auto& c = *checkpointing;
+        std::optional<kelk::Checkpoint> from;  // its iterate into s, the initial guess
+        if (!c.restart.empty())
+          from = kelk::read_checkpoint(c.restart, solver.comm(), solver.partition(),
+                                       c.fingerprint, s);
+        return kelk::solve_checkpointed(solver, Space(), map, s0, u, s, options, c.checkpointer,
+                                        from ? &*from : nullptr);
+      }
+#else
+      (void)checkpointing;
+#endif
       return solver.solve(Space(), map, s0, u, s, options);
     });
   }

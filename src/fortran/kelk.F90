@@ -112,6 +112,27 @@ module kelk
     type(c_ptr) :: ptr = c_null_ptr
   end type
 
+  !> Checkpoint and restart of kelk_solver_solve_checkpointed (kelk.h's kelk_checkpoint_options):
+  !> file (unallocated: no checkpoints), after every `every`-th iteration, every `seconds`
+  !> seconds, and after the iteration during which `signal` arrived (0: none, e.g. 10 for
+  !> SIGUSR1 on Linux); restart: a checkpoint to resume from; problem: what else identifies the
+  !> problem (stored and compared on restart).
+  type, public :: kelk_checkpoint_options
+    character(:), allocatable :: file, restart, problem
+    integer :: every = 0
+    real(c_double) :: seconds = 0
+    integer :: signal = 0
+    logical :: report = .false.
+  end type
+
+  type, bind(C) :: c_checkpoint_options
+    type(c_ptr) :: file
+    integer(c_int) :: every
+    real(c_double) :: seconds
+    integer(c_int) :: signal, report
+    type(c_ptr) :: restart, problem
+  end type
+
   type, bind(C) :: kelk_callbacks
     type(c_funptr) :: step, jacobian, jacobian_diagonal, vjp
     type(c_ptr) :: context
@@ -281,6 +302,14 @@ module kelk
       type(kelk_gradients), intent(in) :: gradients
       type(kelk_adjoint_result), intent(out) :: result
     end function
+    integer(c_int) function c_solver_solve_checkpointed(solver, map, s0, inputs, states, &
+        options, checkpoint, result) bind(C, name="kelk_solver_solve_checkpointed")
+      import :: c_int, c_ptr, kelk_options, kelk_result, c_checkpoint_options
+      type(c_ptr), value :: solver, map, s0, inputs, states
+      type(kelk_options), intent(in) :: options
+      type(c_checkpoint_options), intent(in) :: checkpoint
+      type(kelk_result), intent(out) :: result
+    end function
     subroutine c_solver_free(solver) bind(C, name="kelk_solver_free")
       import :: c_ptr
       type(c_ptr), value :: solver
@@ -300,7 +329,7 @@ module kelk
   public :: kelk_map_parameter_count, kelk_map_free
   public :: kelk_solve, kelk_solve_adjoint, kelk_probe
   public :: kelk_solver_create, kelk_solver_partition, kelk_solver_solve
-  public :: kelk_solver_solve_adjoint, kelk_solver_free
+  public :: kelk_solver_solve_adjoint, kelk_solver_free, kelk_solver_solve_checkpointed
 
 contains
 
@@ -320,6 +349,18 @@ contains
     do i = 1, n
       text(i:i) = chars(i)
     end do
+  end function
+
+  !> A Fortran string as a NUL-terminated C string.
+  function to_c(text) result(chars)
+    character(*), intent(in) :: text
+    character(kind=c_char), allocatable :: chars(:)
+    integer :: i
+    allocate (chars(len(text) + 1))
+    do i = 1, len(text)
+      chars(i) = text(i:i)
+    end do
+    chars(len(text) + 1) = c_null_char
   end function
 
   !> A NUL-terminated character array of a result (choice, verdict) as a Fortran string.
@@ -698,17 +739,70 @@ contains
     type(kelk_result), intent(out), optional :: result
     integer, intent(out), optional :: stat
     character(*), intent(inout), optional :: errmsg
+    call solver_solve(solver, map, s0, inputs, states, options=options, result=result, &
+                      stat=stat, errmsg=errmsg)
+  end subroutine
+
+  !> kelk_solver_solve with checkpoints and restart (see kelk_checkpoint_options). Collective.
+  subroutine kelk_solver_solve_checkpointed(solver, map, s0, inputs, states, checkpoint, &
+                                            options, result, stat, errmsg)
+    type(kelk_solver), intent(in) :: solver
+    type(kelk_map), intent(in) :: map
+    real(c_double), intent(in), target, contiguous :: s0(:, :), inputs(:, :, :)
+    real(c_double), intent(inout), target, contiguous :: states(:, :, :)
+    type(kelk_checkpoint_options), intent(in) :: checkpoint
+    type(kelk_options), intent(in), optional :: options
+    type(kelk_result), intent(out), optional :: result
+    integer, intent(out), optional :: stat
+    character(*), intent(inout), optional :: errmsg
+    call solver_solve(solver, map, s0, inputs, states, checkpoint, options, result, stat, errmsg)
+  end subroutine
+
+  !> Both of the above: kelk_solver_solve_checkpointed when checkpoint is present.
+  subroutine solver_solve(solver, map, s0, inputs, states, checkpoint, options, result, stat, &
+                          errmsg)
+    type(kelk_solver), intent(in) :: solver
+    type(kelk_map), intent(in) :: map
+    real(c_double), intent(in), target, contiguous :: s0(:, :), inputs(:, :, :)
+    real(c_double), intent(inout), target, contiguous :: states(:, :, :)
+    type(kelk_checkpoint_options), intent(in), optional :: checkpoint
+    type(kelk_options), intent(in), optional :: options
+    type(kelk_result), intent(out), optional :: result
+    integer, intent(out), optional :: stat
+    character(*), intent(inout), optional :: errmsg
     type(kelk_options) :: o
     type(kelk_result) :: r
+    type(c_checkpoint_options) :: c
+    character(kind=c_char), allocatable, target :: file(:), restart(:), problem(:)
     type(c_ptr) :: s0p, sp
+    integer(c_int) :: status
     call kelk_options_default(o)
     if (present(options)) o = options
     s0p = c_null_ptr
     sp = c_null_ptr
     if (size(s0) > 0) s0p = c_loc(s0)
     if (size(states) > 0) sp = c_loc(states)
-    call report(c_solver_solve(solver%ptr, map%ptr, s0p, address(inputs), sp, o, r), stat, &
-                errmsg)
+    if (.not. present(checkpoint)) then
+      status = c_solver_solve(solver%ptr, map%ptr, s0p, address(inputs), sp, o, r)
+    else
+      c = c_checkpoint_options(c_null_ptr, int(checkpoint%every, c_int), checkpoint%seconds, &
+                               int(checkpoint%signal, c_int), 0_c_int, c_null_ptr, c_null_ptr)
+      if (checkpoint%report) c%report = 1
+      if (allocated(checkpoint%file)) then
+        file = to_c(checkpoint%file)
+        c%file = c_loc(file)
+      end if
+      if (allocated(checkpoint%restart)) then
+        restart = to_c(checkpoint%restart)
+        c%restart = c_loc(restart)
+      end if
+      if (allocated(checkpoint%problem)) then
+        problem = to_c(checkpoint%problem)
+        c%problem = c_loc(problem)
+      end if
+      status = c_solver_solve_checkpointed(solver%ptr, map%ptr, s0p, address(inputs), sp, o, c, r)
+    end if
+    call report(status, stat, errmsg)
     if (present(result)) result = r
   end subroutine
 

@@ -135,6 +135,28 @@ TEST_CASE("a Checkpointer in on_iteration, resumed by read_checkpoint, continues
     const double diff = kelk_test::max_abs_diff(resumed, full);
     INFO("max |resumed - uninterrupted| = " << diff);
     CHECK(diff <= 1e-12);
+
+    // the same in one call: solve_checkpointed numbers on and merges the count and the history
+    kelk::SequenceView<double> again_states("again", part.local_batch(), part.local_length(), D);
+    const auto from = kelk::read_checkpoint(file, MPI_COMM_WORLD, part, fingerprint, again_states);
+    std::vector<int> seen;
+    auto numbered = options;
+    numbered.on_iteration = [&](const kelk::IterationProgress& p) { seen.push_back(p.iteration); };
+    const auto whole = kelk::solve_checkpointed(solver, Kokkos::DefaultExecutionSpace(), map,
+                                                block.s0, block.inputs, again_states, numbered,
+                                                nullptr, &from);
+    CHECK(whole.iterations == uninterrupted.iterations);
+    CHECK(whole.converged == uninterrupted.converged);
+    REQUIRE(whole.history.size() == uninterrupted.history.size());
+    for (std::size_t i = 0; i < whole.history.size(); ++i) {
+      CHECK(whole.history[i].iteration == uninterrupted.history[i].iteration);
+      CHECK(whole.history[i].max_update == uninterrupted.history[i].max_update);
+    }
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.front() == from.iteration + 1);
+    CHECK(seen.back() == uninterrupted.iterations);
+    CHECK(kelk_test::max_abs_diff(again_states, full) <= 1e-12);
+
     // and the iterate it resumed from is not the answer: the check can fail
     kelk::SequenceView<double> start("start", part.local_batch(), part.local_length(), D);
     kelk::read_checkpoint(file, MPI_COMM_WORLD, part, fingerprint, start);

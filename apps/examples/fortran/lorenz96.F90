@@ -273,6 +273,46 @@ program lorenz96_fortran
     call verdict(worst <= 1d-5, 'dL/ds0: max relative |adjoint - central diff.|', worst, 0)
   end if
 
+  ! checkpoint and restart: deer stopped after 2 iterations (a checkpoint after each), then
+  ! resumed from the file in a second call, ends where the uninterrupted solve does
+  block
+    type(kelk_checkpoint_options) :: ck
+    type(kelk_result) :: whole
+    real(c_double), allocatable :: sfull(:, :, :)
+    character(40) :: file
+    integer :: unit
+    write (file, '(a, i0, a)') 'lorenz96_fortran_checkpoint_np', nranks, '.h5'
+    call kelk_options_default(opts)
+    opts%method = KELK_METHOD_DEER
+    opts%atol = 1d-11
+    opts%keep_best = 0  ! the last iterate, in both runs
+    allocate (sfull, mold=s)
+    call kelk_solver_solve(solver, map, s0(:, part%batch_begin + 1:part%batch_end), ul, sfull, &
+                           opts, whole)
+    ck%file = trim(file)
+    ck%every = 1
+    ck%problem = 'Lorenz-96 example, F = 0.6, dt = 0.05'
+    opts%max_iter = 2
+    call kelk_solver_solve_checkpointed(solver, map, s0(:, part%batch_begin + 1:part%batch_end), &
+                                        ul, s, ck, opts, res)
+    deallocate (ck%file)  ! the resumed run writes none
+    ck%restart = trim(file)
+    opts%max_iter = -1
+    s = 0
+    call kelk_solver_solve_checkpointed(solver, map, s0(:, part%batch_begin + 1:part%batch_end), &
+                                        ul, s, ck, opts, res, stat, errmsg)
+    if (stat /= KELK_SUCCESS .and. rank == 0) write (*, '(a, a)') '    errmsg: ', trim(errmsg)
+    err = maxval(abs(s - sfull))
+    call MPI_Allreduce(MPI_IN_PLACE, err, 1, MPI_DOUBLE_PRECISION, MPI_MAX, MPI_COMM_WORLD)
+    call verdict(stat == KELK_SUCCESS .and. whole%iterations > 2 .and. &
+                 res%iterations == whole%iterations .and. err <= 1d-12, &
+                 'deer resumed: max |s - uninterrupted|', err, res%iterations)
+    if (rank == 0) then
+      open (newunit=unit, file=trim(file), status='old')
+      close (unit, status='delete')
+    end if
+  end block
+
   ! an error comes back through stat/errmsg: deer on a map without the jacobian callback
   block
     type(kelk_map) :: plain
