@@ -105,7 +105,7 @@ if [ "${listed:-0}" -eq 0 ] || [ "$catch_cases" -eq 0 ]; then
 fi
 log "ctest -N lists $listed tests ($catch_cases Catch test cases, parsed from the sources)"
 
-targets=(kelk kelk_c kelk_device_coverage kelk_apps)
+targets=(kelk kelk_device_coverage kelk_apps)
 [ "$all" = 1 ] && targets=(all kelk_device_coverage)
 log "building ${targets[*]} with nvcc_wrapper (log: $cuda/kelk-build.log)"
 # -k 0: compile everything that can be compiled, so that one run reports every error.

@@ -11,7 +11,9 @@
 #endif
 
 namespace kelk::c_api {
-namespace {
+// a named namespace, not an anonymous one: the device pass of a CUDA build compiles the
+// callbacks' host-only bodies out, and nvcc warns of unreferenced internal functions
+namespace callback_map {
 
 /// The first callback failure of a call: which callback, and what it returned.
 struct Failure {
@@ -129,7 +131,7 @@ struct CallbackHandle : MapHandle<CallbackMap, Space> {
   }
 };
 
-}  // namespace
+}  // namespace callback_map
 
 kelk_map* make_callback_map(int D, int Din, const kelk_callbacks& callbacks) {
   if (callbacks.step == nullptr)
@@ -139,11 +141,11 @@ kelk_map* make_callback_map(int D, int Din, const kelk_callbacks& callbacks) {
                                          std::to_string(D) + "; need D >= 1");
   if (Din < 0) throw std::invalid_argument("kelk_map_create_callbacks: input_dim = " +
                                            std::to_string(Din) + "; need Din >= 0");
-  CallbackMap m;
+  callback_map::CallbackMap m;
   m.cb = callbacks;
   m.D = D;
   m.Din = Din;
-  return new CallbackHandle(m, std::make_unique<Failure>());
+  return new callback_map::CallbackHandle(m, std::make_unique<callback_map::Failure>());
 }
 
 }  // namespace kelk::c_api
