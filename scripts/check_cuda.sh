@@ -11,7 +11,8 @@
 #    verified), applies scripts/patches/kokkos-4.6.01-cuda13.patch (four host-side changes
 #    CUDA 13 needs, described in the patch) and builds Kokkos (CUDA for Hopper, sm_90, + Serial,
 #    C++20, deprecated code off) and Kokkos Kernels (BLAS and batched, cuBLAS, no
-#    pre-instantiated kernels) into <deps>/cuda/install, once per version (stamp file);
+#    pre-instantiated kernels), both position-independent (libkelk_c is a shared library),
+#    into <deps>/cuda/install, once per version (stamp file);
 # 2. installs Sacado's headers there (scripts/build_sacado.sh);
 # 3. configures kelk with Kokkos' nvcc_wrapper (MPI, HDF5 and Sacado on) in build-cuda/ and
 #    builds it. It fails on any compile error and on any compiler warning in the build (nvcc's
@@ -52,7 +53,7 @@ prefix=$cuda/install
 build_dir=${KELK_CUDA_BUILD_DIR:-$repo/build-cuda}
 arch=${KELK_CUDA_ARCH:-HOPPER90}
 nvcc_version=$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-stamp=$prefix/.kelk-$kokkos4-$kernels4-cuda$nvcc_version-$arch-cxx20
+stamp=$prefix/.kelk-$kokkos4-$kernels4-cuda$nvcc_version-$arch-cxx20-pic
 log "nvcc $nvcc_version, Kokkos architecture $arch"
 
 # --- 1. Kokkos and Kokkos Kernels for CUDA --------------------------------------
@@ -71,14 +72,15 @@ else
   cmake_install kokkos "$cuda/src/$kokkos4" "$cuda" "$prefix" \
     -DCMAKE_CXX_COMPILER="$cuda/src/$kokkos4/bin/nvcc_wrapper" -DCMAKE_CXX_STANDARD=20 \
     -DKokkos_ENABLE_CUDA=ON -DKokkos_ENABLE_SERIAL=ON -DKokkos_ARCH_"$arch"=ON \
-    -DKokkos_ENABLE_DEPRECATED_CODE_4=OFF "${launcher[@]}"
+    -DKokkos_ENABLE_DEPRECATED_CODE_4=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON "${launcher[@]}"
   stage_done "Kokkos (CUDA)" "$t"
   t=$SECONDS
   cmake_install kernels "$cuda/src/$kernels4" "$cuda" "$prefix" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$prefix/bin/nvcc_wrapper" \
     -DCMAKE_CXX_STANDARD=20 -DKokkosKernels_ENABLE_ALL_COMPONENTS=OFF \
     -DKokkosKernels_ENABLE_COMPONENT_BLAS=ON -DKokkosKernels_ENABLE_COMPONENT_BATCHED=ON \
-    -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_ENABLE_TPL_CUBLAS=ON "${launcher[@]}"
+    -DKokkosKernels_ADD_DEFAULT_ETI=OFF -DKokkosKernels_ENABLE_TPL_CUBLAS=ON \
+    -DCMAKE_POSITION_INDEPENDENT_CODE=ON "${launcher[@]}"
   rm -rf "$cuda/src"
   touch "$stamp"
 fi
@@ -105,7 +107,7 @@ if [ "${listed:-0}" -eq 0 ] || [ "$catch_cases" -eq 0 ]; then
 fi
 log "ctest -N lists $listed tests ($catch_cases Catch test cases, parsed from the sources)"
 
-targets=(kelk kelk_device_coverage kelk_apps)
+targets=(kelk kelk_c kelk_device_coverage kelk_apps)
 [ "$all" = 1 ] && targets=(all kelk_device_coverage)
 log "building ${targets[*]} with nvcc_wrapper (log: $cuda/kelk-build.log)"
 # -k 0: compile everything that can be compiled, so that one run reports every error.

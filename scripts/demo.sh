@@ -5,7 +5,8 @@
 # Extra arguments go to kelk-demo (see `build/apps/kelk-demo --help`).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$repo/scripts/setup.sh" kelk-demo
+# (the Python package is not needed for the demo: its packages are installed by test.sh)
+KELK_PYTHON=${KELK_PYTHON:-0} "$repo/scripts/setup.sh" kelk-demo
 build_dir=${KELK_BUILD_DIR:-$repo/build}
 export OMP_PROC_BIND=${OMP_PROC_BIND:-spread} OMP_PLACES=${OMP_PLACES:-threads}
 exec "$build_dir/apps/kelk-demo" "$@"

@@ -16,6 +16,8 @@
 #   KELK_CCACHE       0: do not put ccache (installed here) in front of the compilers
 #   KELK_KOKKOS       "openmp" (default): build Kokkos+OpenMP from Debian's trilinos source
 #                     into .deps/; "system": use Debian's Serial-only Kokkos package
+#   KELK_PYTHON       1 (default): build the Python package (and test it) with a virtual
+#                     environment in .venv/; 0: no Python
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +46,12 @@ packages=(
   # (harmless; the test uses its own); in a container without an init system none starts.
   slurmctld slurmd slurm-client munge
 )
+python=${KELK_PYTHON:-1}
+# The Python package (src/python, tests/python) for Debian's Python 3.11: its torch (1.13, a
+# 175 MB download, where the index's current wheel is ~3 GB with CUDA libraries), pytest and
+# mpi4py (built against Debian's OpenMPI, which kelk uses); nanobind and scikit-build-core come
+# from the package index into .venv/ (below), which sees these through --system-site-packages.
+[ "$python" = 1 ] && packages+=(python3-dev python3-venv python3-pytest python3-torch python3-mpi4py)
 bash "$repo/scripts/install_packages.sh" "kelk setup" "${packages[@]}"
 
 # --- 2. Kokkos ----------------------------------------------------------------
@@ -72,7 +80,26 @@ else
   log "WARNING: installing Sacado's headers failed; kelk builds without kelk_autodiff.hpp"
 fi
 
-# --- 3. kelk ------------------------------------------------------------------
+# --- 3. Python ----------------------------------------------------------------
+if [ "$python" = 1 ]; then
+  venv=$repo/.venv
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the virtual environment $venv (Debian's Python with its numpy and torch)"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  if ! "$venv/bin/python" -c 'import nanobind, scikit_build_core' 2>/dev/null; then
+    log "installing nanobind and scikit-build-core into $venv"
+    "$venv/bin/python" -m pip install -q "nanobind>=2.0" "scikit-build-core>=0.10"
+  fi
+  cmake_args+=(-DKELK_ENABLE_PYTHON=ON -DPython_EXECUTABLE="$venv/bin/python")
+  # a build folder configured without Python is configured again
+  if [ -f "$build_dir/CMakeCache.txt" ] &&
+    ! grep -q '^KELK_ENABLE_PYTHON:BOOL=ON' "$build_dir/CMakeCache.txt"; then
+    rm -f "$build_dir/build.ninja"
+  fi
+fi
+
+# --- 4. kelk ------------------------------------------------------------------
 # shellcheck disable=SC2206
 extra=(${KELK_CMAKE_ARGS:-})
 if [ ! -f "$build_dir/build.ninja" ] || ((${#extra[@]})); then
