@@ -3,8 +3,10 @@
 # <repo>/build) into a scratch prefix with the Kokkos, Kokkos Kernels and Sacado that the set-up
 # built (KELK_INSTALL_DEPENDENCIES), moves the prefix, hides the clone's .deps/ and build folder
 # (renamed, and renamed back on exit, whatever happens), then configures, builds and runs the
-# consumer project tests/package against the moved prefix. Run it when nothing else uses the
-# build (.ci/run runs it last).
+# consumer project tests/package against the moved prefix; where the set-up made the Python
+# virtual environment (.venv/), also `pip install` of the clone (scikit-build-core driving kelk's
+# CMake) into a scratch environment against the moved prefix's Kokkos, and pytest on that copy.
+# Run it when nothing else uses the build (.ci/run runs it last).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${KELK_BUILD_DIR:-$repo/build}
@@ -46,3 +48,20 @@ run_logged "$work/fortran.log" env OMP_NUM_THREADS=1 OMP_PROC_BIND=false \
   mpirun -np 2 "$work/lorenz96_fortran" 200
 log "OK: the consumer builds and runs against the moved prefix without the clone's .deps/ and build;"
 log "    the C and Fortran examples build from a Makefile with pkg-config and pass at 2 ranks"
+if [ -x "$repo/.venv/bin/python" ]; then
+  # --no-build-isolation: nanobind and scikit-build-core from the scratch environment itself
+  run_logged "$work/venv.log" /usr/bin/python3 -m venv --system-site-packages "$work/venv"
+  run_logged "$work/pip-tools.log" "$work/venv/bin/python" -m pip install "nanobind>=2.0" \
+    "scikit-build-core>=0.10"
+  launcher_define=()
+  command -v ccache >/dev/null && [ "${KELK_CCACHE:-1}" != 0 ] &&
+    launcher_define=(-C cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  run_logged "$work/pip-install.log" env Kokkos_ROOT="$work/prefix" \
+    "$work/venv/bin/python" -m pip install --no-build-isolation "$repo" \
+    -C build-dir="$work/pip-build" "${launcher_define[@]}"
+  # from outside the clone: `import kelk` is the installed copy
+  (cd "$work" && run_logged "$work/pytest.log" env OMP_PROC_BIND=false OMP_NUM_THREADS=2 \
+    "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests/python")
+  tail -n 1 "$work/pytest.log"
+  log "OK: pip install of the clone against the moved prefix's Kokkos; pytest passes on it"
+fi
