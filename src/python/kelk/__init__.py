@@ -1,0 +1,397 @@
+"""kelk: parallel-in-time evaluation of nonlinear recurrences s_t = f(s_{t-1}, u_t).
+
+The Python face of the C++ library kelk (Kokkos): DEER/Newton, quasi-DEER, ELK, quasi-ELK,
+jacobi, block_jacobi and the sequential reference, gradients by the adjoint, and the
+predictability probe behind ``method="auto"``.
+
+Arrays follow kelk's row-major order: ``s0`` is ``(B, D)``, ``inputs`` ``(B, T, Din)`` and
+the states ``(B, T, D)``, all C-contiguous numpy arrays (or DLPack-capable arrays) of the map's
+dtype (float32 or float64). kelk reads them in place and never copies silently: a
+non-contiguous array raises ValueError, one of the wrong dtype TypeError.
+
+Kokkos is started on first use (threads from ``OMP_NUM_THREADS``), or by
+``kelk.initialize(threads=...)`` before it, and finalized at interpreter exit. Kokkos' OpenMP
+backend runs only on the thread that started it: calls from another thread raise
+RuntimeError.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _kelk
+
+__all__ = [
+    "initialize",
+    "finalize",
+    "concurrency",
+    "Map",
+    "Elman",
+    "GRU",
+    "Lorenz96",
+    "ArGRU",
+    "load",
+    "solve",
+    "solve_adjoint",
+    "probe",
+    "SolveResult",
+    "AdjointResult",
+    "ProbeResult",
+    "METHODS",
+    "__version__",
+]
+
+__version__: str = _kelk.version()
+
+#: The method names kelk.solve accepts (as kelk-run's deck spells them), besides "auto".
+METHODS: Tuple[str, ...] = (
+    "sequential",
+    "jacobi",
+    "deer",
+    "quasi_deer",
+    "elk",
+    "quasi_elk",
+    "block_jacobi",
+)
+
+ArrayLike = Any  # numpy.ndarray or any DLPack-capable host array
+
+
+def initialize(threads: Optional[int] = None) -> None:
+    """Start Kokkos with ``threads`` host threads (None: ``OMP_NUM_THREADS`` or Kokkos'
+    default). Optional: kelk starts Kokkos on first use. Calling it again does nothing."""
+    _kelk.initialize(0 if threads is None else int(threads))
+
+
+def finalize() -> None:
+    """Finalize Kokkos (also done at exit). Every map still alive is released first and
+    unusable afterwards; Kokkos cannot be started again in this process."""
+    gc.collect()
+    _kelk.finalize()
+
+
+def concurrency() -> int:
+    """Host threads kelk's solves run on."""
+    return _kelk.concurrency()
+
+
+atexit.register(finalize)
+
+
+# --- maps ------------------------------------------------------------------------------------
+
+
+def _dtype_of(dtype: Any, arrays: List[Any]) -> np.dtype:
+    if dtype is not None:
+        dt = np.dtype(dtype)
+    else:
+        kinds = {np.asarray(a).dtype for a in arrays if isinstance(a, np.ndarray)}
+        dt = np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(np.float64)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"kelk: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _param(name: str, a: Any) -> np.ndarray:
+    try:
+        return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"kelk: parameter {name} is not a numeric array: {e}") from None
+
+
+class Map:
+    """A kelk step map s_t = f(s_{t-1}, u_t) held in the precision it was built with."""
+
+    _handle: Any
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    @property
+    def state_dim(self) -> int:
+        """D, the state dimension."""
+        return self._handle.state_dim
+
+    @property
+    def input_dim(self) -> int:
+        """Din, the inputs per step (0 for Lorenz-96)."""
+        return self._handle.input_dim
+
+    @property
+    def dtype(self) -> np.dtype:
+        """numpy.float32 or numpy.float64: the dtype every array passed with this map has."""
+        return np.dtype(np.float64 if self._handle.is_double else np.float32)
+
+    @property
+    def kind(self) -> str:
+        return self._handle.kind
+
+    def parameter_layout(self) -> List[Tuple[str, Tuple[int, ...]]]:
+        """The parameter blocks (name, shape), in the order of solve_adjoint's flat parameter
+        gradient."""
+        return [(n, tuple(s)) for n, s in self._handle.parameter_layout()]
+
+    @property
+    def parameter_count(self) -> int:
+        return int(sum(int(np.prod(s)) for _, s in self.parameter_layout()))
+
+    def __repr__(self) -> str:
+        return (f"kelk.{self.kind}(state_dim={self.state_dim}, input_dim={self.input_dim}, "
+                f"dtype={self.dtype.name})")
+
+    @classmethod
+    def _wrap(cls, handle: Any) -> "Map":
+        kinds = {"Elman": Elman, "GRU": GRU, "Lorenz96": Lorenz96, "ArGRU": ArGRU}
+        obj = object.__new__(kinds.get(handle.kind, Map))
+        Map.__init__(obj, handle)
+        return obj
+
+
+class Elman(Map):
+    """Elman RNN: s_t = tanh(W s_{t-1} + U u_t + c), W (D, D), U (D, Din), c (D,)."""
+
+    def __init__(self, *, W: ArrayLike, U: ArrayLike, c: ArrayLike, dtype: Any = None) -> None:
+        dt = _dtype_of(dtype, [W, U, c])
+        super().__init__(_kelk.make_elman(dt == np.float64, _param("W", W), _param("U", U),
+                                          _param("c", c)))
+
+
+class GRU(Map):
+    """GRU cell (torch.nn.GRU's), kelk's convention (docs/ALGORITHMS.md section 10):
+
+    r = sigma(W_ir u + b_ir + W_hr h), z = sigma(W_iz u + b_iz + W_hz h),
+    n = tanh(W_in u + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h.
+
+    W_i* are (D, Din), W_h* (D, D), biases (D,).
+    """
+
+    NAMES = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hn")
+
+    def __init__(self, *, W_ir: ArrayLike, W_iz: ArrayLike, W_in: ArrayLike, W_hr: ArrayLike,
+                 W_hz: ArrayLike, W_hn: ArrayLike, b_ir: ArrayLike, b_iz: ArrayLike,
+                 b_in: ArrayLike, b_hn: ArrayLike, dtype: Any = None) -> None:
+        values = [W_ir, W_iz, W_in, W_hr, W_hz, W_hn, b_ir, b_iz, b_in, b_hn]
+        dt = _dtype_of(dtype, values)
+        super().__init__(_kelk.make_gru(dt == np.float64,
+                                        [_param(n, v) for n, v in zip(self.NAMES, values)]))
+
+    @staticmethod
+    def torch_to_kelk(weight_ih: np.ndarray, weight_hh: np.ndarray,
+                      bias_ih: Optional[np.ndarray], bias_hh: Optional[np.ndarray]
+                      ) -> Dict[str, np.ndarray]:
+        """kelk's GRU parameters from torch.nn.GRU's (rows of the gate blocks r, z, n):
+        b_ir = b_ih_r + b_hh_r, b_iz = b_ih_z + b_hh_z, b_in = b_ih_n, b_hn = b_hh_n."""
+        D = weight_hh.shape[1]
+        Wi = np.asarray(weight_ih, dtype=np.float64)
+        Wh = np.asarray(weight_hh, dtype=np.float64)
+        bi = np.zeros(3 * D) if bias_ih is None else np.asarray(bias_ih, dtype=np.float64)
+        bh = np.zeros(3 * D) if bias_hh is None else np.asarray(bias_hh, dtype=np.float64)
+        r, z, n = slice(0, D), slice(D, 2 * D), slice(2 * D, 3 * D)
+        return dict(W_ir=Wi[r], W_iz=Wi[z], W_in=Wi[n], W_hr=Wh[r], W_hz=Wh[z], W_hn=Wh[n],
+                    b_ir=bi[r] + bh[r], b_iz=bi[z] + bh[z], b_in=bi[n], b_hn=bh[n])
+
+    @classmethod
+    def from_torch(cls, gru: Any, dtype: Any = None) -> "GRU":
+        """kelk.GRU with the weights of a one-layer, unidirectional torch.nn.GRU (dtype: the
+        module's, float32 or float64, unless given)."""
+        if getattr(gru, "num_layers", 1) != 1 or getattr(gru, "bidirectional", False):
+            raise ValueError("kelk.GRU.from_torch: only one-layer, unidirectional torch.nn.GRU")
+        w_ih = gru.weight_ih_l0.detach().cpu()
+        if dtype is None:
+            dtype = np.float64 if str(w_ih.dtype) == "torch.float64" else np.float32
+        get = lambda t: None if t is None else t.detach().cpu().double().numpy()  # noqa: E731
+        p = cls.torch_to_kelk(get(gru.weight_ih_l0), get(gru.weight_hh_l0),
+                              get(getattr(gru, "bias_ih_l0", None)),
+                              get(getattr(gru, "bias_hh_l0", None)))
+        return cls(**p, dtype=dtype)
+
+
+class Lorenz96(Map):
+    """Lorenz-96 with D variables and forcing F, one classical RK4 step of size dt per
+    recurrence step; no inputs (Din = 0: pass inputs of shape (B, T, 0))."""
+
+    def __init__(self, D: int, F: float = 8.0, dt: float = 0.01, *, dtype: Any = np.float64
+                 ) -> None:
+        dt_ = _dtype_of(dtype, [])
+        super().__init__(_kelk.make_lorenz96(dt_ == np.float64, int(D), float(F), float(dt)))
+
+
+class ArGRU(Map):
+    """The autoregressive GRU of the ELK paper (include/kelk/kelk_argru.hpp): state
+    [x, h_0 .. h_{P-1}], one driver per step. w_r, w_z, w_n, b_r, b_z, b_n, b_hn, a_mu, a_ls
+    are (P,), U_r, U_z, U_n (P, P), c_mu and c_ls scalars."""
+
+    NAMES = ("w_r", "w_z", "w_n", "U_r", "U_z", "U_n", "b_r", "b_z", "b_n", "b_hn", "a_mu",
+             "a_ls")
+
+    def __init__(self, *, w_r: ArrayLike, w_z: ArrayLike, w_n: ArrayLike, U_r: ArrayLike,
+                 U_z: ArrayLike, U_n: ArrayLike, b_r: ArrayLike, b_z: ArrayLike,
+                 b_n: ArrayLike, b_hn: ArrayLike, a_mu: ArrayLike, a_ls: ArrayLike,
+                 c_mu: float, c_ls: float, dtype: Any = None) -> None:
+        values = [w_r, w_z, w_n, U_r, U_z, U_n, b_r, b_z, b_n, b_hn, a_mu, a_ls]
+        dt = _dtype_of(dtype, values)
+        super().__init__(_kelk.make_argru(dt == np.float64,
+                                          [_param(n, v) for n, v in zip(self.NAMES, values)],
+                                          float(c_mu), float(c_ls)))
+
+
+def load(path: str, dtype: Any = np.float64) -> Map:
+    """The map of a kelk model file (docs/FILES.md: Elman, GRU, Lorenz-96, AR-GRU)."""
+    dt = _dtype_of(dtype, [])
+    return Map._wrap(_kelk.load(str(path), dt == np.float64))
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SolveResult:
+    """What kelk.solve reports. ``method`` is the method run (the one "auto" chose, with
+    ``method_reason``); ``history`` (record_history=True) holds numpy arrays per iteration."""
+
+    method: str
+    method_reason: str
+    iterations: int
+    converged: bool
+    reason: str
+    final_update: float
+    final_residual: float
+    returned_iteration: int
+    seconds: float
+    history: Dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class AdjointResult:
+    """Gradients from kelk.solve_adjoint: ``s0`` (B, D), ``inputs`` (B, T, Din) and
+    ``parameters`` (flat, in map.parameter_layout() order), and how they were computed."""
+
+    s0: Optional[np.ndarray]
+    inputs: Optional[np.ndarray]
+    parameters: Optional[np.ndarray]
+    method: str
+    sweeps: int
+    steps_swept: int
+    finite: bool
+    seconds: float
+
+
+@dataclass
+class ProbeResult:
+    """The predictability probe: the largest Lyapunov exponent per step and what
+    ``method="auto"`` would choose (``choice``)."""
+
+    exponent: float
+    error: float
+    exponent_min: float
+    exponent_max: float
+    steps: int
+    merge_length: float
+    predictable: bool
+    finite: bool
+    non_finite_sequence: int
+    non_finite_step: int
+    verdict: str
+    choice: str
+
+
+_HISTORY_DTYPES = {"iteration": np.int64, "accepted": bool, "steps_recomputed": np.int64,
+                   "longest_recomputation": np.int64}
+
+
+def _check_map(map: Any) -> Map:
+    if not isinstance(map, Map):
+        raise TypeError(f"kelk: expected a kelk map (kelk.GRU, ...), got {type(map).__name__}")
+    return map
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
+          out: Optional[ArrayLike] = None, atol: Optional[float] = None, rtol: float = 0.0,
+          max_iter: Optional[int] = None, fixed_iterations: bool = False,
+          initial_guess: str = "zeros", non_finite: str = "clip_and_zero",
+          clip_value: float = 1e8, keep_best: bool = True, record_history: bool = False,
+          chunks: int = 0, blocks: int = 0, sigma2: Union[None, float, str] = None,
+          kalman_smoother: bool = False) -> Tuple[np.ndarray, SolveResult]:
+    """Evaluate the recurrence s_t = map(s_{t-1}, u_t), t = 1..T, for B sequences.
+
+    Args:
+      map: a kelk map (kelk.GRU, kelk.Elman, kelk.Lorenz96, kelk.ArGRU, kelk.load(...)).
+      s0: (B, D) initial states; inputs: (B, T, Din), read in place (C-contiguous, the map's
+        dtype).
+      method: "auto" (the probe chooses; see result.method_reason) or one of kelk.METHODS.
+      out: (B, T, D) array the states are written into (allocated when None); with
+        initial_guess="provided" its contents are the starting iterate.
+      atol, rtol, max_iter, fixed_iterations, initial_guess ("zeros", "repeat_s0",
+        "provided"), non_finite ("clip_and_zero", "reset_to_guess", "none"), clip_value,
+        keep_best, record_history, chunks, blocks, sigma2 (a float, or "auto" for the adaptive
+        trust region of elk/quasi_elk), kalman_smoother: kelk::SolveOptions (README "Options").
+
+    Returns:
+      (states, result): the (B, T, D) states (``out`` when given) and a SolveResult.
+
+    Raises:
+      TypeError for a dtype other than the map's; ValueError for wrong shapes, non-contiguous
+      arrays, NaN/Inf in s0 or inputs, invalid options; RuntimeError for other failures.
+    """
+    m = _check_map(map)
+    s0_shape = getattr(s0, "shape", None)
+    in_shape = getattr(inputs, "shape", None)
+    if s0_shape is None or len(s0_shape) != 2 or in_shape is None or len(in_shape) != 3:
+        raise ValueError(f"kelk.solve: s0 must be (B, D) and inputs (B, T, Din); got shapes "
+                         f"{s0_shape} and {in_shape}")
+    if out is None:
+        out = np.zeros((s0_shape[0], in_shape[1], m.state_dim), dtype=m.dtype)
+    sigma2_auto = isinstance(sigma2, str)
+    if sigma2_auto and sigma2 != "auto":
+        raise ValueError(f"kelk.solve: sigma2 must be a number or 'auto', got {sigma2!r}")
+    r = _kelk.solve(m._handle, s0, inputs, out, method, None if atol is None else float(atol),
+                    float(rtol), None if max_iter is None else int(max_iter),
+                    bool(fixed_iterations), initial_guess, non_finite, float(clip_value),
+                    bool(keep_best), bool(record_history), int(chunks), int(blocks),
+                    None if sigma2 is None or sigma2_auto else float(sigma2), sigma2_auto,
+                    bool(kalman_smoother))
+    r["history"] = {k: np.asarray(v, dtype=_HISTORY_DTYPES.get(k, np.float64))
+                    for k, v in r["history"].items()}
+    return out, SolveResult(**r)
+
+
+def solve_adjoint(map: Map, s0: ArrayLike, inputs: ArrayLike, states: ArrayLike,
+                  cotangents: ArrayLike, *, method: str = "block_sweeps", chunks: int = 0,
+                  blocks: int = 0, wrt: Tuple[str, ...] = ("s0", "inputs", "parameters")
+                  ) -> AdjointResult:
+    """Gradients of L through the trajectory: given the states of a solve and the cotangents
+    g_t = dL/ds_t (partial, (B, T, D)), returns dL/ds0 (B, D), dL/du (B, T, Din) and dL/dtheta
+    (flat, in map.parameter_layout() order), those named in ``wrt``.
+
+    method: the adjoint's method, "block_sweeps" (default), "sequential" or "scan"."""
+    m = _check_map(map)
+    B, D = getattr(s0, "shape", (0, 0))[0], m.state_dim
+    T = getattr(states, "shape", (0, 0))[1] if getattr(states, "ndim", 0) == 3 else 0
+    unknown = set(wrt) - {"s0", "inputs", "parameters"}
+    if unknown or not wrt:
+        raise ValueError(f"kelk.solve_adjoint: wrt names s0, inputs, parameters; got {wrt}")
+    ds0 = np.zeros((B, D), dtype=m.dtype) if "s0" in wrt else None
+    du = np.zeros((B, T, m.input_dim), dtype=m.dtype) if "inputs" in wrt else None
+    dp = np.zeros(m.parameter_count, dtype=m.dtype) if "parameters" in wrt else None
+    r = _kelk.solve_adjoint(m._handle, s0, inputs, states, cotangents, ds0, du, dp, method,
+                            int(chunks), int(blocks))
+    return AdjointResult(s0=ds0, inputs=du, parameters=dp, **r)
+
+
+def probe(map: Map, s0: ArrayLike, inputs: ArrayLike, *, steps: int = 0, discard: int = -1,
+          relative_error: float = 0.02, tolerance: float = 1e-7) -> ProbeResult:
+    """The predictability probe (ALGORITHMS.md section 13): an estimate of the largest
+    Lyapunov exponent along the trajectory, from a prefix of every sequence, and the method
+    ``method="auto"`` would choose. Options as kelk::ProbeOptions."""
+    m = _check_map(map)
+    r = _kelk.probe(m._handle, s0, inputs, int(steps), int(discard), float(relative_error),
+                    float(tolerance))
+    return ProbeResult(**r)
