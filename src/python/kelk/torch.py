@@ -29,13 +29,14 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 class GRUFunction(torch.autograd.Function):
     """(inputs (B, T, Din), h0 (B, D), weight_ih, weight_hh, bias_ih, bias_hh) ->
     states (B, T, D): torch.nn.GRU's recurrence, solved by kelk; backward by kelk's adjoint.
-    Biases may be None (a GRU without bias)."""
+    Biases may be None (a GRU without bias). ``owner`` (optional) gets the SolveResult as
+    ``owner.last_result``."""
 
     @staticmethod
     def forward(ctx: Any, inputs: torch.Tensor, h0: torch.Tensor, weight_ih: torch.Tensor,
                 weight_hh: torch.Tensor, bias_ih: Optional[torch.Tensor],
                 bias_hh: Optional[torch.Tensor], method: str, adjoint_method: str,
-                options: dict) -> torch.Tensor:
+                options: dict, owner: Any = None) -> torch.Tensor:
         dtype = np.float64 if inputs.dtype == torch.float64 else np.float32
         p = kelk.GRU.torch_to_kelk(_numpy(weight_ih), _numpy(weight_hh),
                                    None if bias_ih is None else _numpy(bias_ih),
@@ -47,7 +48,8 @@ class GRUFunction(torch.autograd.Function):
         ctx.kelk_map = gru
         ctx.adjoint_method = adjoint_method
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.result = result
+        if owner is not None:
+            owner.last_result = result
         out = torch.from_numpy(states)
         ctx.save_for_backward(inputs, h0, out)
         return out
@@ -75,7 +77,7 @@ class GRUFunction(torch.autograd.Function):
         d_bhh = torch.cat([blocks["b_ir"], blocks["b_iz"], blocks["b_hn"]]) \
             if ctx.has_bias[1] else None
         return (torch.from_numpy(g.inputs), torch.from_numpy(g.s0), d_wih, d_whh, d_bih, d_bhh,
-                None, None, None)
+                None, None, None, None)
 
 
 class GRU(torch.nn.Module):
@@ -154,7 +156,7 @@ class GRU(torch.nn.Module):
             h0 = h0[0]
         states = GRUFunction.apply(x.contiguous(), h0.contiguous(), self.weight_ih_l0,
                                    self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0,
-                                   self.method, self.adjoint_method, self.solve_options)
+                                   self.method, self.adjoint_method, self.solve_options, self)
         h_n = states[:, -1].unsqueeze(0)
         if unbatched:
             return states[0], h_n[:, 0]
