@@ -25,7 +25,8 @@ using namespace nb::literals;
 namespace kelk::python {
 namespace {
 
-using Array = nb::ndarray<nb::device::cpu>;
+using Array = nb::ndarray<nb::device::cpu>;  // written (out, gradients)
+using ConstArray = nb::ndarray<nb::ro, nb::device::cpu>;  // read: read-only arrays welcome
 
 enum class Lifecycle { not_started, started, finalized };
 Lifecycle lifecycle = Lifecycle::not_started;
@@ -56,14 +57,16 @@ void check_usable(const AnyMap& m) {
     throw std::runtime_error("kelk: this map was released when Kokkos was finalized");
 }
 
-std::string shape_text(const Array& a) {
+template <class A>
+std::string shape_text(const A& a) {
   std::string t = "(";
   for (size_t i = 0; i < a.ndim(); ++i) t += (i ? ", " : "") + std::to_string(a.shape(i));
   return t + (a.ndim() == 1 ? ",)" : ")");
 }
 
 /// Checks `a` (named `name`) is of the map's dtype, C-contiguous and of `shape` (-1: any).
-void check_array(const AnyMap& m, const char* who, const char* name, const Array& a,
+template <class A>
+void check_array(const AnyMap& m, const char* who, const char* name, const A& a,
                  std::initializer_list<long> shape) {
   const bool is_double = a.dtype() == nb::dtype<double>();
   const bool is_float = a.dtype() == nb::dtype<float>();
@@ -98,7 +101,7 @@ void check_array(const AnyMap& m, const char* who, const char* name, const Array
 }
 
 /// The (B, T) of s0 (B, D) and inputs (B, T, Din), checked against the map.
-Arrays arrays(const AnyMap& m, const char* who, const Array& s0, const Array& inputs) {
+Arrays arrays(const AnyMap& m, const char* who, const ConstArray& s0, const ConstArray& inputs) {
   check_array(m, who, "s0", s0, {-1, m.state_dim()});
   check_array(m, who, "inputs", inputs, {long(s0.shape(0)), -1, m.input_dim()});
   Arrays a;
@@ -249,7 +252,7 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "solve",
-      [](const AnyMap& map, Array s0, Array inputs, Array states, const std::string& method,
+      [](const AnyMap& map, ConstArray s0, ConstArray inputs, Array states, const std::string& method,
          std::optional<double> atol, double rtol, std::optional<int> max_iter,
          bool fixed_iterations, const std::string& initial_guess, const std::string& non_finite,
          double clip_value, bool keep_best, bool record_history, int chunks, int blocks,
@@ -303,7 +306,7 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "solve_adjoint",
-      [](const AnyMap& map, Array s0, Array inputs, Array states, Array cotangents,
+      [](const AnyMap& map, ConstArray s0, ConstArray inputs, ConstArray states, ConstArray cotangents,
          std::optional<Array> ds0, std::optional<Array> dinputs,
          std::optional<Array> dparameters, const std::string& method, int chunks, int blocks) {
         check_usable(map);
@@ -353,7 +356,7 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "probe",
-      [](const AnyMap& map, Array s0, Array inputs, int steps, int discard,
+      [](const AnyMap& map, ConstArray s0, ConstArray inputs, int steps, int discard,
          double relative_error, double tolerance) {
         check_usable(map);
         Arrays a = arrays(map, "kelk.probe", s0, inputs);

@@ -188,6 +188,22 @@ def test_inputs_read_in_place_and_warm_start():
     assert s is guess and r.iterations <= 2
 
 
+def test_read_only_inputs_are_accepted():
+    m = make_map("GRU", np.float64)
+    s0, u = problem(m)
+    ref, _ = kelk.solve(m, s0, u, "sequential")
+    s0.flags.writeable = False
+    u.flags.writeable = False
+    s, _ = kelk.solve(m, s0, u, "deer")
+    assert np.abs(s - ref).max() < 1e-7
+    ref.flags.writeable = False
+    a = kelk.solve_adjoint(m, s0, u, ref, ref)
+    assert a.finite
+    assert kelk.probe(m, s0, u).finite
+    with pytest.raises(ValueError, match="read-only"):
+        kelk.solve(m, s0, u, out=ref)
+
+
 def test_torch_tensors_through_dlpack():
     torch = pytest.importorskip("torch")
     m = make_map("GRU", np.float32)

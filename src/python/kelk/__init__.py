@@ -349,6 +349,8 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
                          f"{s0_shape} and {in_shape}")
     if out is None:
         out = np.zeros((s0_shape[0], in_shape[1], m.state_dim), dtype=m.dtype)
+    elif isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("kelk.solve: out is read-only")
     sigma2_auto = isinstance(sigma2, str)
     if sigma2_auto and sigma2 != "auto":
         raise ValueError(f"kelk.solve: sigma2 must be a number or 'auto', got {sigma2!r}")
