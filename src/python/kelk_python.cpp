@@ -13,6 +13,8 @@
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
+#include <exception>
+#include <set>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
@@ -30,6 +32,8 @@ using ConstArray = nb::ndarray<nb::ro, nb::device::cpu>;  // read: read-only arr
 
 enum class Lifecycle { not_started, started, finalized };
 Lifecycle lifecycle = Lifecycle::not_started;
+constexpr bool host_accessible =
+    Kokkos::SpaceAccessibility<Kokkos::DefaultExecutionSpace, Kokkos::HostSpace>::accessible;
 std::thread::id kokkos_thread;
 
 void start(int threads) {
@@ -180,6 +184,146 @@ std::vector<HostArray> host_arrays(const std::vector<Param>& p) {
   return out;
 }
 
+
+/// s0, inputs and the states output of a solve, checked.
+Arrays solve_arrays(const AnyMap& map, const char* who, const ConstArray& s0,
+                    const ConstArray& inputs, const Array& states) {
+  Arrays a = arrays(map, who, s0, inputs);
+  check_array(map, who, "out", states, {a.B, a.T, map.state_dim()});
+  a.states = states.data();
+  return a;
+}
+
+/// The arrays of an adjoint, checked; gradient outputs may be absent.
+Arrays adjoint_arrays(const AnyMap& map, const char* who, const ConstArray& s0,
+                      const ConstArray& inputs, const ConstArray& states,
+                      const ConstArray& cotangents, const std::optional<Array>& ds0,
+                      const std::optional<Array>& dinputs,
+                      const std::optional<Array>& dparameters) {
+  Arrays a = arrays(map, who, s0, inputs);
+  const int D = map.state_dim();
+  check_array(map, who, "states", states, {a.B, a.T, D});
+  check_array(map, who, "cotangents", cotangents, {a.B, a.T, D});
+  a.const_states = states.data();
+  a.cotangents = cotangents.data();
+  if (ds0) {
+    check_array(map, who, "ds0", *ds0, {a.B, D});
+    a.ds0 = ds0->data();
+  }
+  if (dinputs) {
+    check_array(map, who, "dinputs", *dinputs, {a.B, a.T, map.input_dim()});
+    a.dinputs = dinputs->data();
+  }
+  if (dparameters) {
+    std::size_t P = 0;
+    for (const auto& b : map.layout()) P += b.size();
+    check_array(map, who, "dparameters", *dparameters, {long(P)});
+    a.dparameters = dparameters->data();
+  }
+  return a;
+}
+
+AdjointOptions adjoint_options(const std::string& method, int chunks, int blocks) {
+  AdjointOptions o;
+  o.method = parse_adjoint_method(method);
+  o.chunks = chunks;
+  o.blocks = blocks;
+  return o;
+}
+
+nb::dict adjoint_result(const AdjointResult& r, double seconds) {
+  nb::dict d;
+  d["method"] = to_string(r.method);
+  d["sweeps"] = r.sweeps;
+  d["steps_swept"] = r.steps_swept;
+  d["finite"] = r.finite;
+  d["seconds"] = seconds;
+  return d;
+}
+
+/// kelk::SolveOptions from the keywords of kelk.solve (all present: the Python layer fills in
+/// the defaults; method is set by the caller).
+SolveOptions solve_options(const nb::dict& d) {
+  SolveOptions o;
+  auto get = [&](const char* key) { return d[key]; };
+  if (!get("atol").is_none()) o.atol = nb::cast<double>(get("atol"));
+  o.rtol = nb::cast<double>(get("rtol"));
+  if (!get("max_iter").is_none()) o.max_iter = nb::cast<int>(get("max_iter"));
+  o.fixed_iterations = nb::cast<bool>(get("fixed_iterations"));
+  o.initial_guess = parse_initial_guess(nb::cast<std::string>(get("initial_guess")));
+  o.non_finite = parse_non_finite_policy(nb::cast<std::string>(get("non_finite")));
+  o.clip_value = nb::cast<double>(get("clip_value"));
+  o.keep_best = nb::cast<bool>(get("keep_best"));
+  o.record_history = nb::cast<bool>(get("record_history"));
+  o.chunks = nb::cast<int>(get("chunks"));
+  o.blocks = nb::cast<int>(get("blocks"));
+  if (!get("sigma2").is_none()) o.sigma2 = nb::cast<double>(get("sigma2"));
+  o.sigma2_auto = nb::cast<bool>(get("sigma2_auto"));
+  o.kalman_smoother = nb::cast<bool>(get("kalman_smoother"));
+  return o;
+}
+
+/// method = "auto": the probe's verdict on this problem and the method it leads to (as the C
+/// API's kelk_solve decides).
+MethodChoice choose(const AnyMap& map, const Arrays& a, int time_ranks) {
+  const ProbeResult p = map.probe(a, ProbeOptions{});
+  Resources res;
+  res.time_ranks = time_ranks;
+  res.threads = Kokkos::DefaultExecutionSpace().concurrency();
+  res.device = !host_accessible;
+  return choose_method(p, a.T, res);
+}
+
+#ifdef KELK_HAVE_MPI
+/// A DistributedSolver held by Python; the registry lets finalize() free every one (its
+/// communicator and Views) before Kokkos::finalize and MPI_Finalize.
+struct PySolver {
+  std::unique_ptr<DistributedSolver> solver;
+  PySolver();
+  ~PySolver();
+  const DistributedSolver& get() const {
+    if (!solver) throw std::runtime_error("kelk: this DistributedSolver was released when Kokkos was finalized");
+    return *solver;
+  }
+};
+std::set<PySolver*>& solvers() {
+  static std::set<PySolver*> all;
+  return all;
+}
+PySolver::PySolver() { solvers().insert(this); }
+PySolver::~PySolver() { solvers().erase(this); }
+
+void release_solvers() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  for (PySolver* s : solvers()) {
+    if (finalized)
+      (void)s->solver.release();  // MPI is gone: its communicator cannot be freed any more
+    else
+      s->solver.reset();
+  }
+}
+
+/// Runs `local` (this rank's own checks) and agrees with the other ranks before any collective
+/// call: when any rank failed, every rank raises (its own error, or one saying that another
+/// rank's arguments were invalid), so that no rank is left waiting in a collective call.
+template <class F>
+void agree(const DistributedSolver& s, F&& local) {
+  std::exception_ptr error;
+  try {
+    local();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  int mine = error ? 1 : 0, any = 0;
+  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, s.comm());
+  if (error) std::rethrow_exception(error);
+  if (any)
+    throw std::invalid_argument(
+        "kelk.DistributedSolver: another rank's arguments were invalid (its error says which)");
+}
+#endif
+
 }  // namespace
 }  // namespace kelk::python
 
@@ -198,6 +342,9 @@ NB_MODULE(_kelk, m) {
     if (lifecycle != Lifecycle::started) return;
     if (std::this_thread::get_id() != kokkos_thread) return;  // cannot: leave it to the OS
     AnyMap::release_all();
+#ifdef KELK_HAVE_MPI
+    release_solvers();
+#endif
     if (Kokkos::is_initialized()) Kokkos::finalize();
     lifecycle = Lifecycle::finalized;
   });
@@ -252,31 +399,11 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "solve",
-      [](const AnyMap& map, ConstArray s0, ConstArray inputs, Array states, const std::string& method,
-         std::optional<double> atol, double rtol, std::optional<int> max_iter,
-         bool fixed_iterations, const std::string& initial_guess, const std::string& non_finite,
-         double clip_value, bool keep_best, bool record_history, int chunks, int blocks,
-         std::optional<double> sigma2, bool sigma2_auto, bool kalman_smoother) {
+      [](const AnyMap& map, ConstArray s0, ConstArray inputs, Array states,
+         const std::string& method, const nb::dict& options) {
         check_usable(map);
-        const char* who = "kelk.solve";
-        Arrays a = arrays(map, who, s0, inputs);
-        check_array(map, who, "out", states, {a.B, a.T, map.state_dim()});
-        a.states = states.data();
-        SolveOptions o;
-        o.atol = atol;
-        o.rtol = rtol;
-        o.max_iter = max_iter;
-        o.fixed_iterations = fixed_iterations;
-        o.initial_guess = parse_initial_guess(initial_guess);
-        o.non_finite = parse_non_finite_policy(non_finite);
-        o.clip_value = clip_value;
-        o.keep_best = keep_best;
-        o.record_history = record_history;
-        o.chunks = chunks;
-        o.blocks = blocks;
-        o.sigma2 = sigma2;
-        o.sigma2_auto = sigma2_auto;
-        o.kalman_smoother = kalman_smoother;
+        Arrays a = solve_arrays(map, "kelk.solve", s0, inputs, states);
+        SolveOptions o = solve_options(options);
         const bool automatic = method == "auto";
         if (!automatic) o.method = parse_method(method);
         SolveResult r;
@@ -286,11 +413,7 @@ NB_MODULE(_kelk, m) {
           nb::gil_scoped_release release;
           const auto t0 = std::chrono::steady_clock::now();
           if (automatic) {
-            const ProbeResult p = map.probe(a, ProbeOptions{});
-            Resources res;
-            res.threads = Kokkos::DefaultExecutionSpace().concurrency();
-            res.device = false;
-            const MethodChoice choice = choose_method(p, a.T, res);
+            const MethodChoice choice = choose(map, a, 1);
             o.method = choice.method;
             why = choice.reason;
           }
@@ -299,10 +422,7 @@ NB_MODULE(_kelk, m) {
         }
         return solve_result(r, seconds, why);
       },
-      "map"_a, "s0"_a, "inputs"_a, "out"_a, "method"_a, "atol"_a.none(), "rtol"_a,
-      "max_iter"_a.none(), "fixed_iterations"_a, "initial_guess"_a, "non_finite"_a,
-      "clip_value"_a, "keep_best"_a, "record_history"_a, "chunks"_a, "blocks"_a,
-      "sigma2"_a.none(), "sigma2_auto"_a, "kalman_smoother"_a);
+      "map"_a, "s0"_a, "inputs"_a, "out"_a, "method"_a, "options"_a);
 
   m.def(
       "solve_adjoint",
@@ -310,31 +430,9 @@ NB_MODULE(_kelk, m) {
          std::optional<Array> ds0, std::optional<Array> dinputs,
          std::optional<Array> dparameters, const std::string& method, int chunks, int blocks) {
         check_usable(map);
-        const char* who = "kelk.solve_adjoint";
-        Arrays a = arrays(map, who, s0, inputs);
-        const int D = map.state_dim();
-        check_array(map, who, "states", states, {a.B, a.T, D});
-        check_array(map, who, "cotangents", cotangents, {a.B, a.T, D});
-        a.const_states = states.data();
-        a.cotangents = cotangents.data();
-        if (ds0) {
-          check_array(map, who, "ds0", *ds0, {a.B, D});
-          a.ds0 = ds0->data();
-        }
-        if (dinputs) {
-          check_array(map, who, "dinputs", *dinputs, {a.B, a.T, map.input_dim()});
-          a.dinputs = dinputs->data();
-        }
-        if (dparameters) {
-          std::size_t P = 0;
-          for (const auto& b : map.layout()) P += b.size();
-          check_array(map, who, "dparameters", *dparameters, {long(P)});
-          a.dparameters = dparameters->data();
-        }
-        AdjointOptions o;
-        o.method = parse_adjoint_method(method);
-        o.chunks = chunks;
-        o.blocks = blocks;
+        const Arrays a = adjoint_arrays(map, "kelk.solve_adjoint", s0, inputs, states,
+                                        cotangents, ds0, dinputs, dparameters);
+        const AdjointOptions o = adjoint_options(method, chunks, blocks);
         AdjointResult r;
         double seconds = 0;
         {
@@ -343,13 +441,7 @@ NB_MODULE(_kelk, m) {
           r = map.solve_adjoint(a, o);
           seconds = seconds_since(t0);
         }
-        nb::dict d;
-        d["method"] = to_string(r.method);
-        d["sweeps"] = r.sweeps;
-        d["steps_swept"] = r.steps_swept;
-        d["finite"] = r.finite;
-        d["seconds"] = seconds;
-        return d;
+        return adjoint_result(r, seconds);
       },
       "map"_a, "s0"_a, "inputs"_a, "states"_a, "cotangents"_a, "ds0"_a.none(),
       "dinputs"_a.none(), "dparameters"_a.none(), "method"_a, "chunks"_a, "blocks"_a);
@@ -380,4 +472,123 @@ NB_MODULE(_kelk, m) {
         return d;
       },
       "map"_a, "s0"_a, "inputs"_a, "steps"_a, "discard"_a, "relative_error"_a, "tolerance"_a);
+
+#ifdef KELK_HAVE_MPI
+  m.attr("have_mpi") = true;
+  nb::class_<PySolver>(m, "DistributedSolver")
+      .def(
+          "__init__",
+          [](PySolver* self, long fortran_comm, int batch, int length, int batch_ranks) {
+            ensure_started();
+            int initialized = 0;
+            MPI_Initialized(&initialized);
+            if (!initialized)
+              throw std::runtime_error("kelk.DistributedSolver: MPI is not initialized "
+                                       "(import mpi4py.MPI first)");
+            auto solver = std::make_unique<DistributedSolver>(
+                MPI_Comm_f2c(MPI_Fint(fortran_comm)), batch, length, batch_ranks);
+            new (self) PySolver();
+            self->solver = std::move(solver);
+          },
+          "fortran_comm"_a, "batch"_a, "length"_a, "batch_ranks"_a)
+      .def_prop_ro("partition", [](const PySolver& self) {
+        const Partition& p = self.get().partition();
+        nb::dict d;
+        d["batch"] = p.batch;
+        d["length"] = p.length;
+        d["batch_ranks"] = p.batch_ranks;
+        d["time_ranks"] = p.time_ranks;
+        d["batch_rank"] = p.batch_rank;
+        d["time_rank"] = p.time_rank;
+        d["batch_begin"] = p.batch_begin;
+        d["batch_end"] = p.batch_end;
+        d["time_begin"] = p.time_begin;
+        d["time_end"] = p.time_end;
+        return d;
+      });
+
+  m.def(
+      "solve_distributed",
+      [](const PySolver& holder, const AnyMap& map, ConstArray s0, ConstArray inputs,
+         Array states, const std::string& method, const nb::dict& options) {
+        const DistributedSolver& solver = holder.get();
+        const Partition& part = solver.partition();
+        const bool automatic = method == "auto";
+        Arrays a;
+        SolveOptions o;
+        int code = 0;
+        char why[320] = "";
+        int rank = 0;
+        MPI_Comm_rank(solver.comm(), &rank);
+        agree(solver, [&] {
+          check_usable(map);
+          a = solve_arrays(map, "kelk.DistributedSolver.solve", s0, inputs, states);
+          if (a.B != part.local_batch() || a.T != part.local_length())
+            throw std::invalid_argument(
+                "kelk.DistributedSolver.solve: this rank's block is (" +
+                std::to_string(part.local_batch()) + ", " + std::to_string(part.local_length()) +
+                ") sequences x steps (partition); got (" + std::to_string(a.B) + ", " +
+                std::to_string(a.T) + ")");
+          o = solve_options(options);
+          if (!automatic) {
+            o.method = parse_method(method);
+          } else if (rank == 0) {  // the probe on rank 0's sequences from their start
+            const MethodChoice c = choose(map, a, part.time_ranks);
+            code = int(c.method);
+            std::snprintf(why, sizeof why, "%s", c.reason.c_str());
+          }
+        });
+        SolveResult r;
+        double seconds = 0;
+        {
+          nb::gil_scoped_release release;
+          if (automatic) {
+            MPI_Bcast(&code, 1, MPI_INT, 0, solver.comm());
+            MPI_Bcast(why, sizeof why, MPI_CHAR, 0, solver.comm());
+            o.method = static_cast<Method>(code);
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          r = map.solve(solver, a, o);
+          seconds = seconds_since(t0);
+        }
+        return solve_result(r, seconds, automatic ? std::string(why) : std::string());
+      },
+      "solver"_a, "map"_a, "s0"_a, "inputs"_a, "out"_a, "method"_a, "options"_a);
+
+  m.def(
+      "solve_adjoint_distributed",
+      [](const PySolver& holder, const AnyMap& map, ConstArray s0, ConstArray inputs,
+         ConstArray states, ConstArray cotangents, std::optional<Array> ds0,
+         std::optional<Array> dinputs, std::optional<Array> dparameters,
+         const std::string& method, int chunks, int blocks) {
+        const DistributedSolver& solver = holder.get();
+        Arrays a;
+        AdjointOptions o;
+        agree(solver, [&] {
+          check_usable(map);
+          a = adjoint_arrays(map, "kelk.DistributedSolver.solve_adjoint", s0, inputs, states,
+                             cotangents, ds0, dinputs, dparameters);
+          const Partition& part = solver.partition();
+          if (a.B != part.local_batch() || a.T != part.local_length())
+            throw std::invalid_argument(
+                "kelk.DistributedSolver.solve_adjoint: this rank's block is (" +
+                std::to_string(part.local_batch()) + ", " + std::to_string(part.local_length()) +
+                ") sequences x steps (partition)");
+          o = adjoint_options(method, chunks, blocks);
+        });
+        AdjointResult r;
+        double seconds = 0;
+        {
+          nb::gil_scoped_release release;
+          const auto t0 = std::chrono::steady_clock::now();
+          r = map.solve_adjoint(solver, a, o);
+          seconds = seconds_since(t0);
+        }
+        return adjoint_result(r, seconds);
+      },
+      "solver"_a, "map"_a, "s0"_a, "inputs"_a, "states"_a, "cotangents"_a, "ds0"_a.none(),
+      "dinputs"_a.none(), "dparameters"_a.none(), "method"_a, "chunks"_a, "blocks"_a);
+#else
+  m.attr("have_mpi") = false;
+#endif
 }

@@ -46,6 +46,13 @@ class AnyMap {
   virtual SolveResult solve(const Arrays& a, const SolveOptions& o) const = 0;
   virtual AdjointResult solve_adjoint(const Arrays& a, const AdjointOptions& o) const = 0;
   virtual ProbeResult probe(const Arrays& a, const ProbeOptions& o) const = 0;
+#ifdef KELK_HAVE_MPI
+  /// This rank's block (partition()'s ranges) of a distributed solve. Collective.
+  virtual SolveResult solve(const DistributedSolver& solver, const Arrays& a,
+                            const SolveOptions& o) const = 0;
+  virtual AdjointResult solve_adjoint(const DistributedSolver& solver, const Arrays& a,
+                                      const AdjointOptions& o) const = 0;
+#endif
   virtual void release() = 0;
   bool released() const { return released_; }
 

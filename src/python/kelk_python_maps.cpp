@@ -50,18 +50,24 @@ class MapOf final : public AnyMap {
     return kelk::solve(Space(), map_, s0(a), inputs(a), sequence(a.states, a, state_dim()), o);
   }
   AdjointResult solve_adjoint(const Arrays& a, const AdjointOptions& o) const override {
-    Gradients<Scalar, Memory> g;
-    const int D = state_dim(), Din = input_dim();
-    if (a.ds0 != nullptr) g.s0 = Rows<Scalar>(static_cast<Scalar*>(a.ds0), a.B, D);
-    if (a.dinputs != nullptr && Din > 0)
-      g.inputs = sequence(a.dinputs, a, Din);
-    const std::size_t P = parameter_count(map_);
-    if (a.dparameters != nullptr && P > 0)
-      g.parameters = Flat<Scalar>(static_cast<Scalar*>(a.dparameters), P);
-    return kelk::solve_adjoint(Space(), map_, s0(a), inputs(a),
-                               const_sequence(a.const_states, a, D),
-                               const_sequence(a.cotangents, a, D), g, o);
+    return adjoint_with(a, [&](const auto& s0, const auto& u, const auto& s, const auto& c,
+                               const auto& g) {
+      return kelk::solve_adjoint(Space(), map_, s0, u, s, c, g, o);
+    });
   }
+#ifdef KELK_HAVE_MPI
+  SolveResult solve(const DistributedSolver& solver, const Arrays& a,
+                    const SolveOptions& o) const override {
+    return solver.solve(Space(), map_, s0(a), inputs(a), sequence(a.states, a, state_dim()), o);
+  }
+  AdjointResult solve_adjoint(const DistributedSolver& solver, const Arrays& a,
+                              const AdjointOptions& o) const override {
+    return adjoint_with(a, [&](const auto& s0, const auto& u, const auto& s, const auto& c,
+                               const auto& g) {
+      return solver.solve_adjoint(Space(), map_, s0, u, s, c, g, o);
+    });
+  }
+#endif
   ProbeResult probe(const Arrays& a, const ProbeOptions& o) const override {
     return kelk::probe(Space(), map_, s0(a), inputs(a), o);
   }
@@ -71,6 +77,19 @@ class MapOf final : public AnyMap {
   }
 
  private:
+  template <class Run>
+  AdjointResult adjoint_with(const Arrays& a, const Run& run) const {
+    Gradients<Scalar, Memory> g;
+    const int D = state_dim(), Din = input_dim();
+    if (a.ds0 != nullptr) g.s0 = Rows<Scalar>(static_cast<Scalar*>(a.ds0), a.B, D);
+    if (a.dinputs != nullptr && Din > 0)
+      g.inputs = sequence(a.dinputs, a, Din);
+    const std::size_t P = parameter_count(map_);
+    if (a.dparameters != nullptr && P > 0)
+      g.parameters = Flat<Scalar>(static_cast<Scalar*>(a.dparameters), P);
+    return run(s0(a), inputs(a), const_sequence(a.const_states, a, D),
+               const_sequence(a.cotangents, a, D), g);
+  }
   Rows<const Scalar> s0(const Arrays& a) const {
     return Rows<const Scalar>(static_cast<const Scalar*>(a.s0), a.B, state_dim());
   }

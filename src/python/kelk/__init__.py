@@ -43,6 +43,7 @@ __all__ = [
     "AdjointResult",
     "ProbeResult",
     "METHODS",
+    "DistributedSolver",
     "__version__",
 ]
 
@@ -313,6 +314,45 @@ def _check_map(map: Any) -> Map:
 # --- entry points ----------------------------------------------------------------------------
 
 
+def _solve_options(atol: Optional[float] = None, rtol: float = 0.0,
+                   max_iter: Optional[int] = None, fixed_iterations: bool = False,
+                   initial_guess: str = "zeros", non_finite: str = "clip_and_zero",
+                   clip_value: float = 1e8, keep_best: bool = True, record_history: bool = False,
+                   chunks: int = 0, blocks: int = 0, sigma2: Union[None, float, str] = None,
+                   kalman_smoother: bool = False) -> Dict[str, Any]:
+    """kelk::SolveOptions as keywords (the defaults are kelk's)."""
+    sigma2_auto = isinstance(sigma2, str)
+    if sigma2_auto and sigma2 != "auto":
+        raise ValueError(f"kelk.solve: sigma2 must be a number or 'auto', got {sigma2!r}")
+    return dict(atol=None if atol is None else float(atol), rtol=float(rtol),
+                max_iter=None if max_iter is None else int(max_iter),
+                fixed_iterations=bool(fixed_iterations), initial_guess=str(initial_guess),
+                non_finite=str(non_finite), clip_value=float(clip_value),
+                keep_best=bool(keep_best), record_history=bool(record_history),
+                chunks=int(chunks), blocks=int(blocks),
+                sigma2=None if sigma2 is None or sigma2_auto else float(sigma2),
+                sigma2_auto=sigma2_auto, kalman_smoother=bool(kalman_smoother))
+
+
+def _states_out(who: str, m: Map, s0: Any, inputs: Any, out: Any) -> Any:
+    s0_shape = getattr(s0, "shape", None)
+    in_shape = getattr(inputs, "shape", None)
+    if s0_shape is None or len(s0_shape) != 2 or in_shape is None or len(in_shape) != 3:
+        raise ValueError(f"{who}: s0 must be (B, D) and inputs (B, T, Din); got shapes "
+                         f"{s0_shape} and {in_shape}")
+    if out is None:
+        return np.zeros((s0_shape[0], in_shape[1], m.state_dim), dtype=m.dtype)
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError(f"{who}: out is read-only")
+    return out
+
+
+def _solve_result(r: Dict[str, Any]) -> SolveResult:
+    r["history"] = {k: np.asarray(v, dtype=_HISTORY_DTYPES.get(k, np.float64))
+                    for k, v in r["history"].items()}
+    return SolveResult(**r)
+
+
 def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
           out: Optional[ArrayLike] = None, atol: Optional[float] = None, rtol: float = 0.0,
           max_iter: Optional[int] = None, fixed_iterations: bool = False,
@@ -342,27 +382,25 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
       arrays, NaN/Inf in s0 or inputs, invalid options; RuntimeError for other failures.
     """
     m = _check_map(map)
-    s0_shape = getattr(s0, "shape", None)
-    in_shape = getattr(inputs, "shape", None)
-    if s0_shape is None or len(s0_shape) != 2 or in_shape is None or len(in_shape) != 3:
-        raise ValueError(f"kelk.solve: s0 must be (B, D) and inputs (B, T, Din); got shapes "
-                         f"{s0_shape} and {in_shape}")
-    if out is None:
-        out = np.zeros((s0_shape[0], in_shape[1], m.state_dim), dtype=m.dtype)
-    elif isinstance(out, np.ndarray) and not out.flags.writeable:
-        raise ValueError("kelk.solve: out is read-only")
-    sigma2_auto = isinstance(sigma2, str)
-    if sigma2_auto and sigma2 != "auto":
-        raise ValueError(f"kelk.solve: sigma2 must be a number or 'auto', got {sigma2!r}")
-    r = _kelk.solve(m._handle, s0, inputs, out, method, None if atol is None else float(atol),
-                    float(rtol), None if max_iter is None else int(max_iter),
-                    bool(fixed_iterations), initial_guess, non_finite, float(clip_value),
-                    bool(keep_best), bool(record_history), int(chunks), int(blocks),
-                    None if sigma2 is None or sigma2_auto else float(sigma2), sigma2_auto,
-                    bool(kalman_smoother))
-    r["history"] = {k: np.asarray(v, dtype=_HISTORY_DTYPES.get(k, np.float64))
-                    for k, v in r["history"].items()}
-    return out, SolveResult(**r)
+    options = _solve_options(atol, rtol, max_iter, fixed_iterations, initial_guess, non_finite,
+                             clip_value, keep_best, record_history, chunks, blocks, sigma2,
+                             kalman_smoother)
+    out = _states_out("kelk.solve", m, s0, inputs, out)
+    r = _kelk.solve(m._handle, s0, inputs, out, method, options)
+    return out, _solve_result(r)
+
+
+def _gradient_outputs(who: str, m: Map, s0: Any, states: Any, wrt: Tuple[str, ...]):
+    shape = getattr(s0, "shape", ())
+    B = shape[0] if len(shape) == 2 else 0
+    T = states.shape[1] if len(getattr(states, "shape", ())) == 3 else 0
+    unknown = set(wrt) - {"s0", "inputs", "parameters"}
+    if unknown or not wrt:
+        raise ValueError(f"{who}: wrt names s0, inputs, parameters; got {wrt}")
+    ds0 = np.zeros((B, m.state_dim), dtype=m.dtype) if "s0" in wrt else None
+    du = np.zeros((B, T, m.input_dim), dtype=m.dtype) if "inputs" in wrt else None
+    dp = np.zeros(m.parameter_count, dtype=m.dtype) if "parameters" in wrt else None
+    return ds0, du, dp
 
 
 def solve_adjoint(map: Map, s0: ArrayLike, inputs: ArrayLike, states: ArrayLike,
@@ -375,14 +413,7 @@ def solve_adjoint(map: Map, s0: ArrayLike, inputs: ArrayLike, states: ArrayLike,
 
     method: the adjoint's method, "block_sweeps" (default), "sequential" or "scan"."""
     m = _check_map(map)
-    B, D = getattr(s0, "shape", (0, 0))[0], m.state_dim
-    T = getattr(states, "shape", (0, 0))[1] if getattr(states, "ndim", 0) == 3 else 0
-    unknown = set(wrt) - {"s0", "inputs", "parameters"}
-    if unknown or not wrt:
-        raise ValueError(f"kelk.solve_adjoint: wrt names s0, inputs, parameters; got {wrt}")
-    ds0 = np.zeros((B, D), dtype=m.dtype) if "s0" in wrt else None
-    du = np.zeros((B, T, m.input_dim), dtype=m.dtype) if "inputs" in wrt else None
-    dp = np.zeros(m.parameter_count, dtype=m.dtype) if "parameters" in wrt else None
+    ds0, du, dp = _gradient_outputs("kelk.solve_adjoint", m, s0, states, wrt)
     r = _kelk.solve_adjoint(m._handle, s0, inputs, states, cotangents, ds0, du, dp, method,
                             int(chunks), int(blocks))
     return AdjointResult(s0=ds0, inputs=du, parameters=dp, **r)
@@ -397,3 +428,77 @@ def probe(map: Map, s0: ArrayLike, inputs: ArrayLike, *, steps: int = 0, discard
     r = _kelk.probe(m._handle, s0, inputs, int(steps), int(discard), float(relative_error),
                     float(tolerance))
     return ProbeResult(**r)
+
+
+# --- distributed solves (MPI) ----------------------------------------------------------------
+
+
+class DistributedSolver:
+    """Sequences distributed over the ranks of an MPI communicator (kelk::DistributedSolver):
+    the ranks split into ``batch_ranks`` groups of sequences, each group's ranks splitting the
+    time axis. Every rank passes its own block (``partition``'s ranges; ``local_block`` cuts
+    it out of global arrays) and gets its block of the states; results equal one process's to
+    round-off. ``comm`` is an mpi4py communicator (duplicated: the caller keeps its own).
+    Construction, solve and solve_adjoint are collective; a rank whose arguments are invalid
+    raises, and so does every other rank (none is left waiting).
+
+        from mpi4py import MPI
+        solver = kelk.DistributedSolver(MPI.COMM_WORLD, batch=B, length=T)
+        states, result = solver.solve(gru, solver.local_block(s0), solver.local_block(u))
+    """
+
+    def __init__(self, comm: Any, batch: int, length: int, batch_ranks: int = 1) -> None:
+        if not getattr(_kelk, "have_mpi", False):
+            raise RuntimeError("kelk.DistributedSolver: this kelk was built without MPI")
+        try:
+            fortran_comm = comm.py2f()
+        except AttributeError:
+            raise TypeError("kelk.DistributedSolver: comm must be an mpi4py communicator") \
+                from None
+        self._solver = _kelk.DistributedSolver(int(fortran_comm), int(batch), int(length),
+                                               int(batch_ranks))
+        p = self._solver.partition
+        self.partition: Dict[str, int] = dict(p)
+        self.batch_range: Tuple[int, int] = (p["batch_begin"], p["batch_end"])
+        self.time_range: Tuple[int, int] = (p["time_begin"], p["time_end"])
+
+    @property
+    def local_batch(self) -> int:
+        return self.batch_range[1] - self.batch_range[0]
+
+    @property
+    def local_length(self) -> int:
+        return self.time_range[1] - self.time_range[0]
+
+    def local_block(self, a: np.ndarray) -> np.ndarray:
+        """This rank's block of a global (B, D) or (B, T, n) array: C-contiguous, so a copy
+        when the time axis is split (an explicit copy: solve never copies silently)."""
+        b0, b1 = self.batch_range
+        if a.ndim == 2:
+            return np.ascontiguousarray(a[b0:b1])
+        t0, t1 = self.time_range
+        return np.ascontiguousarray(a[b0:b1, t0:t1])
+
+    def solve(self, map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
+              out: Optional[ArrayLike] = None, **options: Any) -> Tuple[np.ndarray, SolveResult]:
+        """kelk.solve on this rank's block (same keywords). Collective. method="auto": the
+        probe runs on rank 0's sequences and every rank takes its choice."""
+        m = _check_map(map)
+        opts = _solve_options(**options)
+        out = _states_out("kelk.DistributedSolver.solve", m, s0, inputs, out)
+        r = _kelk.solve_distributed(self._solver, m._handle, s0, inputs, out, method, opts)
+        return out, _solve_result(r)
+
+    def solve_adjoint(self, map: Map, s0: ArrayLike, inputs: ArrayLike, states: ArrayLike,
+                      cotangents: ArrayLike, *, method: str = "block_sweeps", chunks: int = 0,
+                      blocks: int = 0,
+                      wrt: Tuple[str, ...] = ("s0", "inputs", "parameters")) -> AdjointResult:
+        """kelk.solve_adjoint on this rank's block. Collective. dL/ds0 is meaningful on the
+        first time rank; the parameter gradient is summed over all ranks, on every rank."""
+        m = _check_map(map)
+        ds0, du, dp = _gradient_outputs("kelk.DistributedSolver.solve_adjoint", m, s0, states,
+                                        wrt)
+        r = _kelk.solve_adjoint_distributed(self._solver, m._handle, s0, inputs, states,
+                                            cotangents, ds0, du, dp, method, int(chunks),
+                                            int(blocks))
+        return AdjointResult(s0=ds0, inputs=du, parameters=dp, **r)
