@@ -13,10 +13,10 @@
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
-#include <exception>
-#include <set>
 #include <cmath>
+#include <exception>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,7 +27,7 @@ using namespace nb::literals;
 namespace kelk::python {
 namespace {
 
-using Array = nb::ndarray<nb::device::cpu>;  // written (out, gradients)
+using Array = nb::ndarray<nb::device::cpu>;               // written (out, gradients)
 using ConstArray = nb::ndarray<nb::ro, nb::device::cpu>;  // read: read-only arrays welcome
 
 enum class Lifecycle { not_started, started, finalized };
@@ -38,7 +38,8 @@ std::thread::id kokkos_thread;
 
 void start(int threads) {
   if (lifecycle == Lifecycle::finalized)
-    throw std::runtime_error("kelk: Kokkos was finalized; it cannot be started again in this process");
+    throw std::runtime_error(
+        "kelk: Kokkos was finalized; it cannot be started again in this process");
   if (lifecycle == Lifecycle::started) return;
   if (!Kokkos::is_initialized()) impl::initialize_kokkos(threads);
   kokkos_thread = std::this_thread::get_id();
@@ -76,7 +77,9 @@ void check_array(const AnyMap& m, const char* who, const char* name, const A& a,
   const bool is_float = a.dtype() == nb::dtype<float>();
   if ((m.is_double() && !is_double) || (!m.is_double() && !is_float))
     throw nb::type_error((std::string(who) + ": " + name + " has dtype " +
-                          (is_double ? "float64" : is_float ? "float32" : "not float32/float64") +
+                          (is_double  ? "float64"
+                           : is_float ? "float32"
+                                      : "not float32/float64") +
                           " but the map is " + (m.is_double() ? "float64" : "float32"))
                              .c_str());
   if (a.ndim() != shape.size())
@@ -87,8 +90,7 @@ void check_array(const AnyMap& m, const char* who, const char* name, const A& a,
   for (long e : shape) {
     if (e >= 0 && long(a.shape(i)) != e)
       throw nb::value_error((std::string(who) + ": " + name + " has shape " + shape_text(a) +
-                             "; dimension " + std::to_string(i) + " should be " +
-                             std::to_string(e))
+                             "; dimension " + std::to_string(i) + " should be " + std::to_string(e))
                                 .c_str());
     ++i;
   }
@@ -183,7 +185,6 @@ std::vector<HostArray> host_arrays(const std::vector<Param>& p) {
   for (const auto& a : p) out.push_back(host_array(a));
   return out;
 }
-
 
 /// s0, inputs and the states output of a solve, checked.
 Arrays solve_arrays(const AnyMap& map, const char* who, const ConstArray& s0,
@@ -282,7 +283,9 @@ struct PySolver {
   PySolver();
   ~PySolver();
   const DistributedSolver& get() const {
-    if (!solver) throw std::runtime_error("kelk: this DistributedSolver was released when Kokkos was finalized");
+    if (!solver)
+      throw std::runtime_error(
+          "kelk: this DistributedSolver was released when Kokkos was finalized");
     return *solver;
   }
 };
@@ -290,8 +293,12 @@ std::set<PySolver*>& solvers() {
   static std::set<PySolver*> all;
   return all;
 }
-PySolver::PySolver() { solvers().insert(this); }
-PySolver::~PySolver() { solvers().erase(this); }
+PySolver::PySolver() {
+  solvers().insert(this);
+}
+PySolver::~PySolver() {
+  solvers().erase(this);
+}
 
 void release_solvers() {
   int finalized = 0;
@@ -426,12 +433,12 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "solve_adjoint",
-      [](const AnyMap& map, ConstArray s0, ConstArray inputs, ConstArray states, ConstArray cotangents,
-         std::optional<Array> ds0, std::optional<Array> dinputs,
+      [](const AnyMap& map, ConstArray s0, ConstArray inputs, ConstArray states,
+         ConstArray cotangents, std::optional<Array> ds0, std::optional<Array> dinputs,
          std::optional<Array> dparameters, const std::string& method, int chunks, int blocks) {
         check_usable(map);
-        const Arrays a = adjoint_arrays(map, "kelk.solve_adjoint", s0, inputs, states,
-                                        cotangents, ds0, dinputs, dparameters);
+        const Arrays a = adjoint_arrays(map, "kelk.solve_adjoint", s0, inputs, states, cotangents,
+                                        ds0, dinputs, dparameters);
         const AdjointOptions o = adjoint_options(method, chunks, blocks);
         AdjointResult r;
         double seconds = 0;
@@ -443,8 +450,8 @@ NB_MODULE(_kelk, m) {
         }
         return adjoint_result(r, seconds);
       },
-      "map"_a, "s0"_a, "inputs"_a, "states"_a, "cotangents"_a, "ds0"_a.none(),
-      "dinputs"_a.none(), "dparameters"_a.none(), "method"_a, "chunks"_a, "blocks"_a);
+      "map"_a, "s0"_a, "inputs"_a, "states"_a, "cotangents"_a, "ds0"_a.none(), "dinputs"_a.none(),
+      "dparameters"_a.none(), "method"_a, "chunks"_a, "blocks"_a);
 
   m.def(
       "probe",
@@ -483,10 +490,11 @@ NB_MODULE(_kelk, m) {
             int initialized = 0;
             MPI_Initialized(&initialized);
             if (!initialized)
-              throw std::runtime_error("kelk.DistributedSolver: MPI is not initialized "
-                                       "(import mpi4py.MPI first)");
-            auto solver = std::make_unique<DistributedSolver>(
-                MPI_Comm_f2c(MPI_Fint(fortran_comm)), batch, length, batch_ranks);
+              throw std::runtime_error(
+                  "kelk.DistributedSolver: MPI is not initialized "
+                  "(import mpi4py.MPI first)");
+            auto solver = std::make_unique<DistributedSolver>(MPI_Comm_f2c(MPI_Fint(fortran_comm)),
+                                                              batch, length, batch_ranks);
             new (self) PySolver();
             self->solver = std::move(solver);
           },
@@ -509,8 +517,8 @@ NB_MODULE(_kelk, m) {
 
   m.def(
       "solve_distributed",
-      [](const PySolver& holder, const AnyMap& map, ConstArray s0, ConstArray inputs,
-         Array states, const std::string& method, const nb::dict& options) {
+      [](const PySolver& holder, const AnyMap& map, ConstArray s0, ConstArray inputs, Array states,
+         const std::string& method, const nb::dict& options) {
         const DistributedSolver& solver = holder.get();
         const Partition& part = solver.partition();
         const bool automatic = method == "auto";
@@ -524,11 +532,11 @@ NB_MODULE(_kelk, m) {
           check_usable(map);
           a = solve_arrays(map, "kelk.DistributedSolver.solve", s0, inputs, states);
           if (a.B != part.local_batch() || a.T != part.local_length())
-            throw std::invalid_argument(
-                "kelk.DistributedSolver.solve: this rank's block is (" +
-                std::to_string(part.local_batch()) + ", " + std::to_string(part.local_length()) +
-                ") sequences x steps (partition); got (" + std::to_string(a.B) + ", " +
-                std::to_string(a.T) + ")");
+            throw std::invalid_argument("kelk.DistributedSolver.solve: this rank's block is (" +
+                                        std::to_string(part.local_batch()) + ", " +
+                                        std::to_string(part.local_length()) +
+                                        ") sequences x steps (partition); got (" +
+                                        std::to_string(a.B) + ", " + std::to_string(a.T) + ")");
           o = solve_options(options);
           if (!automatic) {
             o.method = parse_method(method);
@@ -559,8 +567,8 @@ NB_MODULE(_kelk, m) {
       "solve_adjoint_distributed",
       [](const PySolver& holder, const AnyMap& map, ConstArray s0, ConstArray inputs,
          ConstArray states, ConstArray cotangents, std::optional<Array> ds0,
-         std::optional<Array> dinputs, std::optional<Array> dparameters,
-         const std::string& method, int chunks, int blocks) {
+         std::optional<Array> dinputs, std::optional<Array> dparameters, const std::string& method,
+         int chunks, int blocks) {
         const DistributedSolver& solver = holder.get();
         Arrays a;
         AdjointOptions o;

@@ -54,7 +54,9 @@ class AnyMap {
                                       const AdjointOptions& o) const = 0;
 #endif
   virtual void release() = 0;
-  bool released() const { return released_; }
+  bool released() const {
+    return released_;
+  }
 
   /// Releases the Views of every live map (before Kokkos::finalize).
   static void release_all();

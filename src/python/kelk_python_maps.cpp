@@ -20,9 +20,9 @@ using Space = Kokkos::DefaultExecutionSpace;
 using Memory = Space::memory_space;
 constexpr bool host_accessible = Kokkos::SpaceAccessibility<Space, Kokkos::HostSpace>::accessible;
 
-
 template <class T>
-using Rows = Kokkos::View<T**, Kokkos::LayoutRight, Memory, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+using Rows =
+    Kokkos::View<T**, Kokkos::LayoutRight, Memory, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 template <class T>
 using Sequence =
     Kokkos::View<T***, Kokkos::LayoutRight, Memory, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
@@ -50,10 +50,10 @@ class MapOf final : public AnyMap {
     return kelk::solve(Space(), map_, s0(a), inputs(a), sequence(a.states, a, state_dim()), o);
   }
   AdjointResult solve_adjoint(const Arrays& a, const AdjointOptions& o) const override {
-    return adjoint_with(a, [&](const auto& s0, const auto& u, const auto& s, const auto& c,
-                               const auto& g) {
-      return kelk::solve_adjoint(Space(), map_, s0, u, s, c, g, o);
-    });
+    return adjoint_with(
+        a, [&](const auto& s0, const auto& u, const auto& s, const auto& c, const auto& g) {
+          return kelk::solve_adjoint(Space(), map_, s0, u, s, c, g, o);
+        });
   }
 #ifdef KELK_HAVE_MPI
   SolveResult solve(const DistributedSolver& solver, const Arrays& a,
@@ -62,10 +62,10 @@ class MapOf final : public AnyMap {
   }
   AdjointResult solve_adjoint(const DistributedSolver& solver, const Arrays& a,
                               const AdjointOptions& o) const override {
-    return adjoint_with(a, [&](const auto& s0, const auto& u, const auto& s, const auto& c,
-                               const auto& g) {
-      return solver.solve_adjoint(Space(), map_, s0, u, s, c, g, o);
-    });
+    return adjoint_with(
+        a, [&](const auto& s0, const auto& u, const auto& s, const auto& c, const auto& g) {
+          return solver.solve_adjoint(Space(), map_, s0, u, s, c, g, o);
+        });
   }
 #endif
   ProbeResult probe(const Arrays& a, const ProbeOptions& o) const override {
@@ -82,8 +82,7 @@ class MapOf final : public AnyMap {
     Gradients<Scalar, Memory> g;
     const int D = state_dim(), Din = input_dim();
     if (a.ds0 != nullptr) g.s0 = Rows<Scalar>(static_cast<Scalar*>(a.ds0), a.B, D);
-    if (a.dinputs != nullptr && Din > 0)
-      g.inputs = sequence(a.dinputs, a, Din);
+    if (a.dinputs != nullptr && Din > 0) g.inputs = sequence(a.dinputs, a, Din);
     const std::size_t P = parameter_count(map_);
     if (a.dparameters != nullptr && P > 0)
       g.parameters = Flat<Scalar>(static_cast<Scalar*>(a.dparameters), P);
@@ -266,11 +265,11 @@ std::unique_ptr<AnyMap> load_model(const std::string& path) {
 #endif
 }
 
-#define KELK_PY_INSTANTIATE(S)                                                                  \
-  template std::unique_ptr<AnyMap> make_elman<S>(const HostArray&, const HostArray&,           \
-                                                 const HostArray&);                            \
-  template std::unique_ptr<AnyMap> make_gru<S>(const std::vector<HostArray>&);                 \
-  template std::unique_ptr<AnyMap> make_lorenz96<S>(int, double, double);                      \
+#define KELK_PY_INSTANTIATE(S)                                                                   \
+  template std::unique_ptr<AnyMap> make_elman<S>(const HostArray&, const HostArray&,             \
+                                                 const HostArray&);                              \
+  template std::unique_ptr<AnyMap> make_gru<S>(const std::vector<HostArray>&);                   \
+  template std::unique_ptr<AnyMap> make_lorenz96<S>(int, double, double);                        \
   template std::unique_ptr<AnyMap> make_argru<S>(const std::vector<HostArray>&, double, double); \
   template std::unique_ptr<AnyMap> load_model<S>(const std::string&);
 
