@@ -30,13 +30,13 @@ int main(int argc, char* argv[]) {
   double recurrent_norm = 0.5, forcing = 8.0, dt = 0.01, s0_scale = 0.5, input_scale = 1.0;
   std::uint64_t seed = 1;
   CLI::App app{"kelk-generate: example model and input files for kelk-run"};
-  app.add_option("--kind", kind, "elman, gru or lorenz96 (argru: input file only, D = 4, Din = 1)")
-      ->check(CLI::IsMember({"elman", "gru", "lorenz96", "argru"}))
+  app.add_option("--kind", kind, "elman, gru, lstm or lorenz96 (argru: input file only, D = 4, Din = 1)")
+      ->check(CLI::IsMember({"elman", "gru", "lstm", "lorenz96", "argru"}))
       ->capture_default_str();
-  app.add_option("--dim,-D", D, "state dimension D")
+  app.add_option("--dim,-D", D, "state dimension D (lstm: 2H, h and c, so even)")
       ->check(cli::positive())
       ->capture_default_str();
-  app.add_option("--input-dim", Din, "input dimension Din (elman, gru)")
+  app.add_option("--input-dim", Din, "input dimension Din (elman, gru, lstm)")
       ->check(cli::non_negative())
       ->capture_default_str();
   app.add_option("--batch,-B", B, "sequences B")->check(cli::positive())->capture_default_str();
@@ -66,11 +66,17 @@ int main(int argc, char* argv[]) {
   try {
     if (kind == "lorenz96") Din = 0;
     if (kind == "argru") D = 4, Din = 1;
+    if (kind == "lstm" && D % 2 != 0)
+      throw std::invalid_argument("--kind lstm needs an even --dim (the state is h and c, D = 2H); got " +
+                                  std::to_string(D));
     if (!model.empty()) {
       if (kind == "elman")
         kelk::io::write_model(model, kelk::make_random_elman<double>(D, Din, recurrent_norm, seed));
       else if (kind == "gru")
         kelk::io::write_model(model, kelk::make_random_gru<double>(D, Din, recurrent_norm, seed));
+      else if (kind == "lstm")
+        kelk::io::write_model(model,
+                              kelk::make_random_lstm<double>(D / 2, Din, recurrent_norm, seed, 1.0));
       else if (kind == "lorenz96")
         kelk::io::write_model(model, kelk::Lorenz96<double>(D, forcing, dt));
       else

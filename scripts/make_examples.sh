@@ -5,9 +5,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 gen=${1:-$repo/build}/apps/kelk-generate
 ex=$repo/input/examples
-mkdir -p "$ex"/{gru,elman,lorenz96,argru}
+mkdir -p "$ex"/{gru,lstm,elman,lorenz96,argru}
 "$gen" --kind gru --dim 8 --input-dim 3 --batch 2 --length 2000 --recurrent-norm 0.5 --seed 11 \
   --model "$ex/gru/model.h5" --inputs "$ex/gru/inputs.h5"
+"$gen" --kind lstm --dim 8 --input-dim 3 --batch 2 --length 2000 --recurrent-norm 0.5 --seed 14 \
+  --model "$ex/lstm/model.h5" --inputs "$ex/lstm/inputs.h5"
 "$gen" --kind elman --dim 8 --input-dim 3 --batch 2 --length 2000 --recurrent-norm 0.8 --seed 12 \
   --model "$ex/elman/model.h5" --inputs "$ex/elman/inputs.h5"
 "$gen" --kind lorenz96 --dim 5 --forcing 8 --dt 0.01 --batch 2 --length 1000 --s0-scale 3 \

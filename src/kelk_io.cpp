@@ -124,6 +124,8 @@ std::string to_string(ModelKind kind) {
       return "gru";
     case ModelKind::lorenz96:
       return "lorenz96";
+    case ModelKind::lstm:
+      return "lstm";
     default:
       return "argru";
   }
@@ -132,10 +134,11 @@ std::string to_string(ModelKind kind) {
 ModelKind model_kind(const hdf5::File& file) {
   if (file.has_attribute("kelk_model")) {
     const auto kind = file.read_attribute<std::string>("kelk_model");
-    for (auto k : {ModelKind::elman, ModelKind::gru, ModelKind::lorenz96, ModelKind::argru})
+    for (auto k : {ModelKind::elman, ModelKind::gru, ModelKind::lstm, ModelKind::lorenz96,
+                   ModelKind::argru})
       if (kind == to_string(k)) return k;
     throw hdf5::Error("kelk: model file '" + file.path() + "' names an unknown step map '" + kind +
-                      "' (known: elman, gru, lorenz96, argru)");
+                      "' (known: elman, gru, lstm, lorenz96, argru)");
   }
   if (file.exists("float64/gru/weight_hh")) return ModelKind::argru;
   throw hdf5::Error("kelk: '" + file.path() +
@@ -166,6 +169,25 @@ Gru<Scalar> read_gru(const hdf5::File& file) {
   m.b_iz = vector<Scalar>(file, "b_iz", D, "kelk::Gru::b_iz");
   m.b_in = vector<Scalar>(file, "b_in", D, "kelk::Gru::b_in");
   m.b_hn = vector<Scalar>(file, "b_hn", D, "kelk::Gru::b_hn");
+  return m;
+}
+
+template <class Scalar>
+Lstm<Scalar> read_lstm(const hdf5::File& file) {
+  const auto [H, Din] = dims_of(file, "W_ii");
+  Lstm<Scalar> m;
+  m.W_ii = matrix<Scalar>(file, "W_ii", H, Din, "kelk::Lstm::W_ii");
+  m.W_if = matrix<Scalar>(file, "W_if", H, Din, "kelk::Lstm::W_if");
+  m.W_ig = matrix<Scalar>(file, "W_ig", H, Din, "kelk::Lstm::W_ig");
+  m.W_io = matrix<Scalar>(file, "W_io", H, Din, "kelk::Lstm::W_io");
+  m.W_hi = matrix<Scalar>(file, "W_hi", H, H, "kelk::Lstm::W_hi");
+  m.W_hf = matrix<Scalar>(file, "W_hf", H, H, "kelk::Lstm::W_hf");
+  m.W_hg = matrix<Scalar>(file, "W_hg", H, H, "kelk::Lstm::W_hg");
+  m.W_ho = matrix<Scalar>(file, "W_ho", H, H, "kelk::Lstm::W_ho");
+  m.b_i = vector<Scalar>(file, "b_i", H, "kelk::Lstm::b_i");
+  m.b_f = vector<Scalar>(file, "b_f", H, "kelk::Lstm::b_f");
+  m.b_g = vector<Scalar>(file, "b_g", H, "kelk::Lstm::b_g");
+  m.b_o = vector<Scalar>(file, "b_o", H, "kelk::Lstm::b_o");
   return m;
 }
 
@@ -268,6 +290,25 @@ void write_model(const std::string& path, const Gru<double>& map) {
   file.write<double>("b_iz", {D}, to_host(map.b_iz));
   file.write<double>("b_in", {D}, to_host(map.b_in));
   file.write<double>("b_hn", {D}, to_host(map.b_hn));
+  file.close();
+}
+
+void write_model(const std::string& path, const Lstm<double>& map) {
+  auto file = hdf5::File::create(path);
+  const std::size_t H = map.hidden_dim(), Din = map.input_dim();
+  file.write_attribute<std::string>("kelk_model", "lstm");
+  write_matrix(file, "W_ii", to_host(map.W_ii), H, Din);
+  write_matrix(file, "W_if", to_host(map.W_if), H, Din);
+  write_matrix(file, "W_ig", to_host(map.W_ig), H, Din);
+  write_matrix(file, "W_io", to_host(map.W_io), H, Din);
+  write_matrix(file, "W_hi", to_host(map.W_hi), H, H);
+  write_matrix(file, "W_hf", to_host(map.W_hf), H, H);
+  write_matrix(file, "W_hg", to_host(map.W_hg), H, H);
+  write_matrix(file, "W_ho", to_host(map.W_ho), H, H);
+  file.write<double>("b_i", {H}, to_host(map.b_i));
+  file.write<double>("b_f", {H}, to_host(map.b_f));
+  file.write<double>("b_g", {H}, to_host(map.b_g));
+  file.write<double>("b_o", {H}, to_host(map.b_o));
   file.close();
 }
 
@@ -623,6 +664,7 @@ void check_writable(const std::string& path, MPI_Comm comm) {
 #define KELK_IO_INSTANTIATE(S)                                                                  \
   template Elman<S> read_elman<S>(const hdf5::File&);                                           \
   template Gru<S> read_gru<S>(const hdf5::File&);                                               \
+  template Lstm<S> read_lstm<S>(const hdf5::File&);                                             \
   template Lorenz96<S> read_lorenz96<S>(const hdf5::File&);                                     \
   template ArGru<S> read_argru<S>(const hdf5::File&);                                           \
   template InputBlock<S> read_input_block<S>(const hdf5::File&, const Partition&);              \

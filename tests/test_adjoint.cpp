@@ -200,6 +200,21 @@ TEST_CASE("adjoint: GRU gradients match finite differences and every method", "[
   check_methods(c);
 }
 
+TEST_CASE("adjoint: LSTM gradients match finite differences and every method",
+          "[adjoint][lstm]") {
+  const auto map = kelk::make_random_lstm<double>(4, 3, 0.8, 25, 1.0);
+  Case<kelk::Lstm<double>> c(map, 2, 40, 26);
+  using V = Kokkos::View<double*>;
+  const auto flat = [](const auto& v) { return V(v.data(), v.span()); };
+  check_finite_differences(
+      c,
+      nudge_in<V>({flat(map.W_ii), flat(map.W_if), flat(map.W_ig), flat(map.W_io),
+                   flat(map.W_hi), flat(map.W_hf), flat(map.W_hg), flat(map.W_ho),
+                   flat(map.b_i), flat(map.b_f), flat(map.b_g), flat(map.b_o)}),
+      27);
+  check_methods(c);
+}
+
 TEST_CASE("adjoint: Lorenz-96 gradients (state and forcing) match finite differences",
           "[adjoint]") {
   kelk::Lorenz96<double> map(7, 8.0, 0.01);

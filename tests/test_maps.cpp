@@ -107,6 +107,13 @@ TEST_CASE("GRU Jacobian and diagonal match finite differences", "[maps]") {
   check_jacobians(kelk::make_random_gru<double>(D, Din, 2.0, 21u + D + Din), 1.0, 7u + D);
 }
 
+TEST_CASE("LSTM Jacobian and diagonal match finite differences", "[maps][lstm]") {
+  const int H = GENERATE(1, 3, 8);
+  const int Din = GENERATE(0, 3);
+  // recurrent norm 2 and a cell state of scale 1: every gate away from saturation
+  check_jacobians(kelk::make_random_lstm<double>(H, Din, 2.0, 41u + H + Din), 1.0, 9u + H);
+}
+
 TEST_CASE("Lorenz-96 RK4 Jacobian and diagonal match finite differences", "[maps]") {
   // D < 13 wraps the band around (offsets alias columns); D >= 13 does not.
   const int D = GENERATE(4, 5, 8, 13, 20);
@@ -124,6 +131,8 @@ TEST_CASE("the step-map contract is checked at compile time", "[maps]") {
   using Space = Kokkos::DefaultExecutionSpace::memory_space;
   STATIC_REQUIRE(kelk::provides_projected_form_v<kelk::Gru<float>, Space>);
   STATIC_REQUIRE(kelk::provides_projected_form_v<kelk::Elman<double>, Space>);
+  STATIC_REQUIRE(kelk::provides_projected_form_v<kelk::Lstm<double>, Space>);
+  STATIC_REQUIRE(kelk::provides_vjp_v<kelk::Lstm<float>>);
   STATIC_REQUIRE_FALSE(kelk::provides_projected_form_v<kelk::Lorenz96<double>, Space>);
   STATIC_REQUIRE_FALSE(kelk::provides_projected_form_v<StepOnlyMap, Space>);
 }

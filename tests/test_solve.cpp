@@ -151,6 +151,41 @@ TEMPLATE_TEST_CASE("every method matches sequential on the GRU", "[solve]", doub
   for (Method m : iterative) check_method(map, m, B, T, 200u + T + B);
 }
 
+TEMPLATE_TEST_CASE("every method matches sequential on the LSTM", "[solve][lstm]", double, float) {
+  const auto map = kelk::make_random_lstm<TestType>(4, 3, 0.5, 6);  // D = 8: h and c
+  const int B = GENERATE(1, 3);
+  const int T = GENERATE(1, 2, 101);
+  for (Method m : iterative) check_method(map, m, B, T, 250u + T + B);
+}
+
+TEMPLATE_TEST_CASE("the LSTM's projected sequential loop is the plain loop", "[solve][lstm]",
+                   double, float) {
+  // h and c in one state; the cell state enters no gate (zero columns of W)
+  using Scalar = TestType;
+  const double tol = std::is_same<Scalar, double>::value ? 1e-13 : 2e-5;
+  const int B = GENERATE(1, 4);
+  const int T = GENERATE(1, 101, 5000);
+  const int Din = GENERATE(3, 0);
+  const auto map = kelk::make_random_lstm<Scalar>(5, Din, 0.8, 7, 1.0);
+  auto p = kelk_test::random_problem<Scalar>(B, T, map.state_dim(), Din, 27);
+  kelk::SequenceView<Scalar> out("out", B, T, map.state_dim());
+  kelk::SolveOptions seq;
+  seq.method = Method::sequential;
+  REQUIRE(kelk::solve(map, p.s0, p.inputs, out, seq).converged);
+  CHECK(max_abs_diff(out, kelk_test::plain_loop(map, p.s0, p.inputs)) <= tol);
+  if constexpr (std::is_same<Scalar, double>::value) {
+    for (const bool batched : {false, true}) {
+      const Kokkos::DefaultExecutionSpace space;
+      const auto problem = kelk::impl::make_problem(space, map, kelk::BatchView<const double>(p.s0),
+                                                    kelk::SequenceView<const double>(p.inputs), out,
+                                                    seq);
+      kelk::impl::evaluate_projected(space, problem, batched);
+      space.fence();
+      CHECK(max_abs_diff(out, kelk_test::plain_loop(map, p.s0, p.inputs)) <= tol);
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("every method matches sequential on chaotic Lorenz-96", "[solve]", double,
                    float) {
   // the published setting: D = 5, F = 8, dt = 0.01

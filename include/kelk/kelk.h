@@ -178,13 +178,16 @@ typedef enum kelk_builtin {
   KELK_MAP_ELMAN = 0,    /* s+ = tanh(W s + U u + c) */
   KELK_MAP_GRU = 1,      /* torch.nn.GRU's cell */
   KELK_MAP_LORENZ96 = 2, /* one RK4 step of Lorenz-96 (no input) */
-  KELK_MAP_ARGRU = 3     /* the ELK paper's autoregressive GRU */
+  KELK_MAP_ARGRU = 3,    /* the ELK paper's autoregressive GRU */
+  KELK_MAP_LSTM = 4      /* torch.nn.LSTM's cell on the state [h, c] (D = 2H) */
 } kelk_builtin;
 
 /* A built-in map from its parameters, laid out as its model file's datasets in the order of
  * kelk_map_parameter_names (the layout of the parameter gradient), each row-major:
  *   Elman (D, Din): W (D, D), U (D, Din), c (D);
  *   GRU (D, Din): W_ir, W_iz, W_in (D, Din), W_hr, W_hz, W_hn (D, D), b_ir, b_iz, b_in, b_hn (D);
+ *   LSTM (D = 2H, Din): W_ii, W_if, W_ig, W_io (H, Din), W_hi, W_hf, W_hg, W_ho (H, H), b_i, b_f,
+ *     b_g, b_o (H), each bias the sum of torch's two (b_ih + b_hh);
  *   Lorenz-96 (D, Din = 0): F (1); dt is `step` below (ignored by the others).
  * The ELK paper's autoregressive GRU comes from its file only (kelk_map_load). Runs on kelk's
  * default execution space (a GPU when kelk was built for one). */

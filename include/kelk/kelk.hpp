@@ -44,6 +44,8 @@
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Elman<float>)     \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<double>)      \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Gru<float>)       \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lstm<double>)     \
+  KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lstm<float>)      \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<double>) \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::Lorenz96<float>)  \
   KELK_IMPL_SOLVE_INSTANTIATION(EXTERN, ::kelk::ArGru<double>)    \

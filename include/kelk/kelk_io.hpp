@@ -28,7 +28,7 @@
 namespace kelk::io {
 
 /// The step maps a model file can hold (root attribute "kelk_model").
-enum class ModelKind { elman, gru, lorenz96, argru };
+enum class ModelKind { elman, gru, lorenz96, argru, lstm };
 std::string to_string(ModelKind kind);
 
 /// The kind of the model in `file`: its "kelk_model" attribute, or argru for the ELK paper's
@@ -40,6 +40,8 @@ template <class Scalar>
 Elman<Scalar> read_elman(const hdf5::File& file);
 template <class Scalar>
 Gru<Scalar> read_gru(const hdf5::File& file);
+template <class Scalar>
+Lstm<Scalar> read_lstm(const hdf5::File& file);
 template <class Scalar>
 Lorenz96<Scalar> read_lorenz96(const hdf5::File& file);
 template <class Scalar>
@@ -54,6 +56,8 @@ decltype(auto) with_model(const std::string& path, F&& f) {
       return f(read_elman<Scalar>(file));
     case ModelKind::gru:
       return f(read_gru<Scalar>(file));
+    case ModelKind::lstm:
+      return f(read_lstm<Scalar>(file));
     case ModelKind::lorenz96:
       return f(read_lorenz96<Scalar>(file));
     default:
@@ -64,6 +68,7 @@ decltype(auto) with_model(const std::string& path, F&& f) {
 /// Writes a model file (float64 weights). Serial.
 void write_model(const std::string& path, const Elman<double>& map);
 void write_model(const std::string& path, const Gru<double>& map);
+void write_model(const std::string& path, const Lstm<double>& map);
 void write_model(const std::string& path, const Lorenz96<double>& map);
 
 /// Shape of an input file: s0 (B, D) and inputs (B, T, Din).

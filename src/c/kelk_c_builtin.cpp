@@ -1,4 +1,4 @@
-// The C API's built-in maps: Elman, GRU and Lorenz-96 from the caller's parameter arrays, and
+// The C API's built-in maps: Elman, GRU, LSTM and Lorenz-96 from the caller's parameter arrays, and
 // any map of a kelk model file, on kelk's default execution space.
 #include "kelk_c_map.hpp"
 
@@ -93,6 +93,25 @@ kelk_map* make_builtin(int kind, int D, int Din, const double* parameters, std::
       p.finish();
       return handle(m);
     }
+    case KELK_MAP_LSTM: {
+      if (D % 2 != 0)
+        throw std::invalid_argument(std::string(who) +
+                                    ": the LSTM's state is [h, c]; need an even D = 2H, got " +
+                                    std::to_string(D));
+      const std::size_t h = d / 2;
+      Lstm<double, Memory> m;
+      for (auto [W, name] : {std::pair{&m.W_ii, "W_ii"}, {&m.W_if, "W_if"}, {&m.W_ig, "W_ig"},
+                             {&m.W_io, "W_io"}})
+        *W = p.take<Matrix>(name, h, din);
+      for (auto [W, name] : {std::pair{&m.W_hi, "W_hi"}, {&m.W_hf, "W_hf"}, {&m.W_hg, "W_hg"},
+                             {&m.W_ho, "W_ho"}})
+        *W = p.take<Matrix>(name, h, h);
+      for (auto [b, name] :
+           {std::pair{&m.b_i, "b_i"}, {&m.b_f, "b_f"}, {&m.b_g, "b_g"}, {&m.b_o, "b_o"}})
+        *b = p.take<Vector>(name, h);
+      p.finish();
+      return handle(m);
+    }
     case KELK_MAP_LORENZ96: {
       if (Din != 0)
         throw std::invalid_argument(std::string(who) + ": Lorenz-96 has no input; need Din = 0");
@@ -108,7 +127,7 @@ kelk_map* make_builtin(int kind, int D, int Din, const double* parameters, std::
                                   ": the autoregressive GRU is read from its file (kelk_map_load)");
     default:
       throw std::invalid_argument(std::string(who) + ": unknown kind " + std::to_string(kind) +
-                                  " (KELK_MAP_ELMAN, KELK_MAP_GRU, KELK_MAP_LORENZ96)");
+                                  " (KELK_MAP_ELMAN, KELK_MAP_GRU, KELK_MAP_LSTM, KELK_MAP_LORENZ96)");
   }
 }
 

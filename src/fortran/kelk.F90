@@ -29,7 +29,7 @@ module kelk
   integer(c_int), parameter, public :: KELK_CONVERGED = 0, KELK_MAX_ITERATIONS = 1, &
     KELK_NON_FINITE = 2, KELK_STALLED = 3
   integer(c_int), parameter, public :: KELK_MAP_ELMAN = 0, KELK_MAP_GRU = 1, &
-    KELK_MAP_LORENZ96 = 2, KELK_MAP_ARGRU = 3
+    KELK_MAP_LORENZ96 = 2, KELK_MAP_ARGRU = 3, KELK_MAP_LSTM = 4
   integer(c_int), parameter, public :: KELK_ADJOINT_SEQUENTIAL = 0, KELK_ADJOINT_SCAN = 1, &
     KELK_ADJOINT_BLOCK_SWEEPS = 2
 
@@ -462,8 +462,8 @@ contains
                                        cb), stat, errmsg)
   end subroutine
 
-  !> A built-in map (KELK_MAP_ELMAN, KELK_MAP_GRU, KELK_MAP_LORENZ96) from its parameters,
-  !> in the order and row-major layout kelk.h lists (a Fortran matrix W(D, D) holds W^T then:
+  !> A built-in map (KELK_MAP_ELMAN, KELK_MAP_GRU, KELK_MAP_LSTM, KELK_MAP_LORENZ96) from its
+  !> parameters, in the order and row-major layout kelk.h lists (a Fortran matrix W(D, D) holds W^T then:
   !> pass transpose(W) flattened, or fill it as W(j, i)); step: Lorenz-96's time step.
   subroutine kelk_map_create_builtin(map, kind, state_dim, input_dim, parameters, step, stat, &
                                      errmsg)

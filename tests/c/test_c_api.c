@@ -105,6 +105,30 @@ static void loop_gru(const double* th, int B, int T, const double* s0, const dou
                u + ((size_t)b * T + t) * GIN, s + ((size_t)b * T + t) * H);
 }
 
+/* ---- torch.nn.LSTM's cell, written out: state [h, c] of 2H, parameters W_ii, W_if, W_ig, W_io
+ * (H, GIN), W_hi, W_hf, W_hg, W_ho (H, H), b_i, b_f, b_g, b_o (H) ---- */
+static void lstm_step(const double* th, const double* s, const double* u, double* out) {
+  const double *Wi = th, *Wh = th + 4 * H * GIN, *bias = Wh + 4 * H * H;
+  for (int i = 0; i < H; ++i) {
+    double a[4];
+    for (int k = 0; k < 4; ++k) {
+      a[k] = bias[k * H + i];
+      for (int j = 0; j < GIN; ++j) a[k] += Wi[(k * H + i) * GIN + j] * u[j];
+      for (int j = 0; j < H; ++j) a[k] += Wh[(k * H + i) * H + j] * s[j];
+    }
+    const double c = sigmoid(a[1]) * s[H + i] + sigmoid(a[0]) * tanh(a[2]);
+    out[H + i] = c;
+    out[i] = sigmoid(a[3]) * tanh(c);
+  }
+}
+
+static void loop_lstm(const double* th, int B, int T, const double* s0, const double* u, double* s) {
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t)
+      lstm_step(th, t == 0 ? s0 + b * 2 * H : s + ((size_t)b * T + t - 1) * 2 * H,
+                u + ((size_t)b * T + t) * GIN, s + ((size_t)b * T + t) * 2 * H);
+}
+
 static double max_diff(const double* a, const double* b, size_t n) {
   double e = 0;
   for (size_t i = 0; i < n; ++i) e = fmax(e, fabs(a[i] - b[i]));
@@ -286,6 +310,45 @@ int main(void) {
     free(gu);
     free(gref);
     free(gs);
+  }
+
+  /* a built-in LSTM from its parameters, against the cell written out above */
+  printf("built-in LSTM from parameters (H = %d, D = %d, Din = %d):\n", H, 2 * H, GIN);
+  {
+    const size_t np = 4 * H * GIN + 4 * H * H + 4 * H, nL = (size_t)B * T * 2 * H,
+                 nLU = (size_t)B * T * GIN;
+    double *th = malloc(sizeof(double) * np), *lu = malloc(sizeof(double) * nLU),
+           *lref = malloc(sizeof(double) * nL), *ls = malloc(sizeof(double) * nL), ls0[4 * H];
+    for (size_t i = 0; i < np; ++i) th[i] = 0.4 * uniform();
+    for (size_t i = 0; i < nLU; ++i) lu[i] = uniform();
+    for (int i = 0; i < B * 2 * H; ++i) ls0[i] = uniform();
+    loop_lstm(th, B, T, ls0, lu, lref);
+    kelk_map* lstm = NULL;
+    kelk_status st = kelk_map_create_builtin(&lstm, KELK_MAP_LSTM, 2 * H, GIN, th, np, 0.0);
+    size_t count = 0;
+    kelk_map_parameter_count(lstm, &count);
+    check(st == KELK_SUCCESS && count == np, "kelk_map_create_builtin, parameter count", (double)count);
+    for (int k = 0; k < 8; ++k) {
+      kelk_options o;
+      kelk_options_default(&o);
+      o.method = methods[k];
+      o.atol = 1e-12;
+      kelk_result r;
+      st = kelk_solve(lstm, B, T, ls0, lu, ls, &o, &r);
+      char what[96];
+      snprintf(what, sizeof what, "%s (%d iterations): max |s - loop|", names[k], r.iterations);
+      check(st == KELK_SUCCESS && r.converged && max_diff(ls, lref, nL) <= 1e-9, what,
+            max_diff(ls, lref, nL));
+    }
+    kelk_map* odd = NULL;
+    refused(kelk_map_create_builtin(&odd, KELK_MAP_LSTM, 2 * H + 1, GIN, th, np, 0.0),
+            KELK_ERROR_INVALID_ARGUMENT, "even D = 2H", "LSTM: odd state dimension");
+    check(odd == NULL, "no map made", 0);
+    kelk_map_free(lstm);
+    free(th);
+    free(lu);
+    free(lref);
+    free(ls);
   }
 
   printf("errors (status, message, caller's memory untouched):\n");

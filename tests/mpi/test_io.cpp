@@ -120,6 +120,17 @@ TEST_CASE("model and input files round-trip", "[io]") {
     CHECK(kelk_test::max_abs_diff(kelk_test::plain_loop(gru, p.s0, p.inputs),
                                   kelk_test::plain_loop(back, p.s0, p.inputs)) == 0.0);
   }
+  SECTION("lstm") {
+    const auto lstm = kelk::make_random_lstm<double>(3, 2, 0.7, 10, 1.0);
+    kelk::io::write_model(stem + ".h5", lstm);
+    const auto file = kelk::hdf5::File::open_read(stem + ".h5");
+    CHECK(kelk::io::model_kind(file) == kelk::io::ModelKind::lstm);
+    auto p = kelk_test::random_problem<double>(2, 50, 6, 2, 3);
+    const auto loaded = kelk::io::with_model<double>(stem + ".h5", [&](const auto& back) {
+      return kelk_test::plain_loop(back, p.s0, p.inputs);
+    });
+    CHECK(kelk_test::max_abs_diff(kelk_test::plain_loop(lstm, p.s0, p.inputs), loaded) == 0.0);
+  }
   SECTION("elman and lorenz96") {
     const auto elman = kelk::make_random_elman<double>(4, 2, 0.9, 3);
     kelk::io::write_model(stem + ".h5", elman);
