@@ -369,6 +369,12 @@ NB_MODULE(_kelk, m) {
       .def_prop_ro("is_double", &AnyMap::is_double)
       .def_prop_ro("state_dim", &AnyMap::state_dim)
       .def_prop_ro("input_dim", &AnyMap::input_dim)
+      .def("save",
+           [](const AnyMap& self, const std::string& path) {
+             check_usable(self);
+             nb::gil_scoped_release release;
+             self.save(path);
+           })
       .def("parameter_layout", [](const AnyMap& self) {
         nb::list l;
         for (const auto& b : self.layout()) {
@@ -388,6 +394,10 @@ NB_MODULE(_kelk, m) {
   m.def("make_gru", [](bool is_double, std::vector<Param> w) {
     ensure_started();
     return is_double ? make_gru<double>(host_arrays(w)) : make_gru<float>(host_arrays(w));
+  });
+  m.def("make_lstm", [](bool is_double, std::vector<Param> w) {
+    ensure_started();
+    return is_double ? make_lstm<double>(host_arrays(w)) : make_lstm<float>(host_arrays(w));
   });
   m.def("make_lorenz96", [](bool is_double, int D, double F, double dt) {
     ensure_started();

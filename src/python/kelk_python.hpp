@@ -43,6 +43,9 @@ class AnyMap {
   virtual int state_dim() const = 0;
   virtual int input_dim() const = 0;
   virtual std::vector<ParameterBlock> layout() const = 0;
+  /// Writes the map to a kelk model file (float64 Elman, GRU, LSTM, Lorenz-96 maps; others
+  /// throw std::invalid_argument).
+  virtual void save(const std::string& path) const = 0;
   virtual SolveResult solve(const Arrays& a, const SolveOptions& o) const = 0;
   virtual AdjointResult solve_adjoint(const Arrays& a, const AdjointOptions& o) const = 0;
   virtual ProbeResult probe(const Arrays& a, const ProbeOptions& o) const = 0;
@@ -76,6 +79,8 @@ template <class Scalar>
 std::unique_ptr<AnyMap> make_elman(const HostArray& W, const HostArray& U, const HostArray& c);
 template <class Scalar>
 std::unique_ptr<AnyMap> make_gru(const std::vector<HostArray>& w);  // in parameter_layout order
+template <class Scalar>
+std::unique_ptr<AnyMap> make_lstm(const std::vector<HostArray>& w);  // in parameter_layout order
 template <class Scalar>
 std::unique_ptr<AnyMap> make_lorenz96(int D, double F, double dt);
 template <class Scalar>

@@ -29,6 +29,29 @@ using Sequence =
 template <class T>
 using Flat = Kokkos::View<T*, Kokkos::LayoutRight, Memory, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
+/// kelk::io::write_model where kelk has a writer for the map (float64 Elman, GRU, LSTM,
+/// Lorenz-96); the template catches the rest.
+template <class M>
+void write_model(const std::string&, const M&) {
+  throw std::invalid_argument(
+      "kelk.Map.save: kelk writes model files of float64 Elman, GRU, LSTM and Lorenz96 maps "
+      "only");
+}
+#ifdef KELK_HAVE_HDF5
+[[maybe_unused]] void write_model(const std::string& path, const Elman<double, Memory>& m) {
+  io::write_model(path, m);
+}
+[[maybe_unused]] void write_model(const std::string& path, const Gru<double, Memory>& m) {
+  io::write_model(path, m);
+}
+[[maybe_unused]] void write_model(const std::string& path, const Lstm<double, Memory>& m) {
+  io::write_model(path, m);
+}
+[[maybe_unused]] void write_model(const std::string& path, const Lorenz96<double>& m) {
+  io::write_model(path, m);
+}
+#endif
+
 template <class M>
 class MapOf final : public AnyMap {
  public:
@@ -45,6 +68,14 @@ class MapOf final : public AnyMap {
   int state_dim() const override { return map_.state_dim(); }
   int input_dim() const override { return map_.input_dim(); }
   std::vector<ParameterBlock> layout() const override { return parameter_layout(map_); }
+  void save(const std::string& path) const override {
+#ifdef KELK_HAVE_HDF5
+    write_model(path, map_);
+#else
+    (void)path;
+    throw std::runtime_error("kelk.Map.save: this kelk was built without HDF5");
+#endif
+  }
 
   SolveResult solve(const Arrays& a, const SolveOptions& o) const override {
     return kelk::solve(Space(), map_, s0(a), inputs(a), sequence(a.states, a, state_dim()), o);
@@ -209,6 +240,27 @@ std::unique_ptr<AnyMap> make_gru(const std::vector<HostArray>& w) {
 }
 
 template <class Scalar>
+std::unique_ptr<AnyMap> make_lstm(const std::vector<HostArray>& w) {
+  const char* who = "kelk.LSTM";
+  if (w.size() != 12) throw std::invalid_argument("kelk.LSTM: needs 12 parameter arrays");
+  if (w[0].shape.size() != 2 || w[4].shape.size() != 2)
+    throw std::invalid_argument("kelk.LSTM: W_ii (H, Din) and W_hi (H, H) must be 2-dimensional");
+  const std::size_t H = w[4].shape[0], Din = w[0].shape[1];
+  impl::check_dims(who, int(H), int(Din));
+  using Matrix = impl::WeightMatrix<Scalar, Memory>;
+  using Vector = impl::WeightVector<Scalar, Memory>;
+  Lstm<Scalar, Memory> m;
+  Matrix* matrices[] = {&m.W_ii, &m.W_if, &m.W_ig, &m.W_io, &m.W_hi, &m.W_hf, &m.W_hg, &m.W_ho};
+  Vector* vectors[] = {&m.b_i, &m.b_f, &m.b_g, &m.b_o};
+  const char* names[] = {"W_ii", "W_if", "W_ig", "W_io", "W_hi", "W_hf",
+                         "W_hg", "W_ho", "b_i",  "b_f",  "b_g",  "b_o"};
+  for (int k = 0; k < 8; ++k)
+    *matrices[k] = weights<Matrix>(who, names[k], w[k], {H, k < 4 ? Din : H});
+  for (int k = 0; k < 4; ++k) *vectors[k] = weights<Vector>(who, names[8 + k], w[8 + k], {H});
+  return hold("LSTM", m);
+}
+
+template <class Scalar>
 std::unique_ptr<AnyMap> make_lorenz96(int D, double F, double dt) {
   impl::check_dims("kelk.Lorenz96", D, 0);
   if (!std::isfinite(F)) throw std::invalid_argument("kelk.Lorenz96: the forcing F must be finite");
@@ -255,6 +307,7 @@ std::unique_ptr<AnyMap> load_model(const std::string& path) {
     using M = std::decay_t<decltype(map)>;
     const char* kind = std::is_same<M, Elman<Scalar>>::value      ? "Elman"
                        : std::is_same<M, Gru<Scalar>>::value      ? "GRU"
+                       : std::is_same<M, Lstm<Scalar>>::value     ? "LSTM"
                        : std::is_same<M, Lorenz96<Scalar>>::value ? "Lorenz96"
                                                                   : "ArGRU";
     return hold(kind, map);
@@ -269,6 +322,7 @@ std::unique_ptr<AnyMap> load_model(const std::string& path) {
   template std::unique_ptr<AnyMap> make_elman<S>(const HostArray&, const HostArray&,             \
                                                  const HostArray&);                              \
   template std::unique_ptr<AnyMap> make_gru<S>(const std::vector<HostArray>&);                   \
+  template std::unique_ptr<AnyMap> make_lstm<S>(const std::vector<HostArray>&);                  \
   template std::unique_ptr<AnyMap> make_lorenz96<S>(int, double, double);                        \
   template std::unique_ptr<AnyMap> make_argru<S>(const std::vector<HostArray>&, double, double); \
   template std::unique_ptr<AnyMap> load_model<S>(const std::string&);
