@@ -29,6 +29,13 @@ def make_map(kind, dtype, D=6, Din=3, seed=1):
             shape = (D, Din) if n.startswith("W_i") else (D, D) if n[0] == "W" else (D,)
             p[n] = rng.uniform(-1, 1, shape) / np.sqrt(D)
         return kelk.GRU(**p, dtype=dtype)
+    if kind == "LSTM":  # the state is [h, c]: D = 2H
+        H = D // 2
+        p = {}
+        for n in kelk.LSTM.NAMES:
+            shape = (H, Din) if n.startswith("W_i") else (H, H) if n[0] == "W" else (H,)
+            p[n] = rng.uniform(-1, 1, shape) / np.sqrt(H)
+        return kelk.LSTM(**p, dtype=dtype)
     if kind == "Lorenz96":
         return kelk.Lorenz96(D, F=8.0, dt=0.01, dtype=dtype)
     if kind == "ArGRU":
@@ -47,7 +54,7 @@ def problem(m, B=3, T=64, seed=2):
     return s0, u
 
 
-MAPS = ["Elman", "GRU", "Lorenz96", "ArGRU"]
+MAPS = ["Elman", "GRU", "LSTM", "Lorenz96", "ArGRU"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -137,6 +144,15 @@ def test_map_attributes():
     assert layout[0][1] == (5, 2) and layout[-1][1] == (5,)
     assert m.parameter_count == 3 * 10 + 3 * 25 + 4 * 5
     assert kelk.Lorenz96(7).parameter_layout() == [("F", ())]
+    lstm = make_map("LSTM", np.float64, D=8, Din=3)
+    assert isinstance(lstm, kelk.LSTM) and (lstm.state_dim, lstm.hidden_dim) == (8, 4)
+    assert [n for n, _ in lstm.parameter_layout()] == list(kelk.LSTM.NAMES)
+    assert lstm.parameter_count == 4 * 12 + 4 * 16 + 4 * 4
+    with pytest.raises(ValueError, match="W_hf"):  # a wrong shape names the parameter
+        p = {n: np.zeros((4, 3) if n.startswith("W_i") else (4, 4) if n[0] == "W" else 4)
+             for n in kelk.LSTM.NAMES}
+        p["W_hf"] = np.zeros((4, 5))
+        kelk.LSTM(**p)
 
 
 def test_load_model_file():
@@ -158,6 +174,56 @@ def test_load_model_file():
     assert m32.dtype == np.float32
     with pytest.raises(RuntimeError):
         kelk.load(os.path.join(ROOT, "no-such-file.h5"))
+
+
+def _check_loaded_lstm(path, ref_map):
+    m = kelk.load(path)
+    assert isinstance(m, kelk.LSTM) and m.kind == "LSTM"
+    s0, u = problem(m, T=50)
+    s, _ = kelk.solve(m, s0, u, "quasi_deer", atol=1e-11)
+    ref, _ = kelk.solve(m if ref_map is None else ref_map, s0, u, "sequential")
+    assert np.abs(s - ref).max() < 1e-8
+    m32 = kelk.load(path, dtype=np.float32)
+    assert isinstance(m32, kelk.LSTM) and m32.dtype == np.float32
+    return m
+
+
+def test_lstm_model_file_round_trip(tmp_path):
+    m = make_map("LSTM", np.float64, D=8, Din=3)
+    path = str(tmp_path / "lstm.h5")
+    try:
+        m.save(path)
+    except RuntimeError as e:
+        if "without HDF5" in str(e):
+            pytest.skip(str(e))
+        raise
+    back = _check_loaded_lstm(path, m)  # the same weights: equal to round-off
+    assert back.parameter_layout() == m.parameter_layout()
+    with pytest.raises(ValueError):  # float32 maps and ArGRU have no writer
+        make_map("LSTM", np.float32).save(str(tmp_path / "x.h5"))
+
+
+def test_lstm_model_file_from_kelk_generate(tmp_path):
+    exe = os.path.join(ROOT, "build", "apps", "kelk-generate")
+    if not os.access(exe, os.X_OK):
+        pytest.skip("kelk-generate is not built")
+    model, inputs = str(tmp_path / "model.h5"), str(tmp_path / "inputs.h5")
+    subprocess.run([exe, "--kind", "lstm", "--dim", "8", "--input-dim", "3", "--model", model,
+                    "--inputs", inputs], check=True, capture_output=True)
+    m = _check_loaded_lstm(model, None)
+    assert (m.state_dim, m.hidden_dim, m.input_dim) == (8, 4, 3)
+
+
+def test_lstm_example_model_file():
+    path = os.path.join(ROOT, "input", "examples", "lstm", "model.h5")
+    if not os.path.exists(path):
+        pytest.skip("no example model file")
+    try:
+        _check_loaded_lstm(path, None)
+    except RuntimeError as e:
+        if "without HDF5" in str(e):
+            pytest.skip(str(e))
+        raise
 
 
 # --- zero copy -------------------------------------------------------------------------------

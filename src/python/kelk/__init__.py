@@ -33,6 +33,7 @@ __all__ = [
     "Map",
     "Elman",
     "GRU",
+    "LSTM",
     "Lorenz96",
     "ArGRU",
     "load",
@@ -141,13 +142,20 @@ class Map:
     def parameter_count(self) -> int:
         return int(sum(int(np.prod(s)) for _, s in self.parameter_layout()))
 
+    def save(self, path: str) -> None:
+        """Write the map to a kelk model file (docs/FILES.md) that kelk.load, kelk-run and
+        the C++ read back. float64 Elman, GRU, LSTM and Lorenz96 maps only (ValueError for
+        the others)."""
+        self._handle.save(str(path))
+
     def __repr__(self) -> str:
         return (f"kelk.{self.kind}(state_dim={self.state_dim}, input_dim={self.input_dim}, "
                 f"dtype={self.dtype.name})")
 
     @classmethod
     def _wrap(cls, handle: Any) -> "Map":
-        kinds = {"Elman": Elman, "GRU": GRU, "Lorenz96": Lorenz96, "ArGRU": ArGRU}
+        kinds = {"Elman": Elman, "GRU": GRU, "LSTM": LSTM, "Lorenz96": Lorenz96,
+                 "ArGRU": ArGRU}
         obj = object.__new__(kinds.get(handle.kind, Map))
         Map.__init__(obj, handle)
         return obj
@@ -162,16 +170,76 @@ class Elman(Map):
                                           _param("c", c)))
 
 
-class GRU(Map):
+class _TorchCell(Map):
+    """A map with a torch.nn counterpart (GRU, LSTM). ``TORCH`` names, for each kelk
+    parameter, the gate blocks of torch's weight_ih / weight_hh / bias_ih / bias_hh it is the
+    sum of (a gate block: rows [g H, (g+1) H) of torch's stacked tensor). kelk.torch's
+    backward uses the same table: each torch block gets the gradient of its kelk parameter."""
+
+    NAMES: Tuple[str, ...] = ()
+    GATES: int = 0
+    TORCH: Dict[str, Tuple[Tuple[str, int], ...]] = {}
+    _TORCH_CLASS = ""
+
+    @classmethod
+    def torch_to_kelk(cls, weight_ih: np.ndarray, weight_hh: np.ndarray,
+                      bias_ih: Optional[np.ndarray], bias_hh: Optional[np.ndarray]
+                      ) -> Dict[str, np.ndarray]:
+        """kelk's parameters (float64) from torch's weight_ih_l0, weight_hh_l0, bias_ih_l0,
+        bias_hh_l0 (biases may be None: no bias)."""
+        H = weight_hh.shape[1]
+        G = cls.GATES
+        t = {"weight_ih": np.asarray(weight_ih, dtype=np.float64),
+             "weight_hh": np.asarray(weight_hh, dtype=np.float64),
+             "bias_ih": np.zeros(G * H) if bias_ih is None
+             else np.asarray(bias_ih, dtype=np.float64),
+             "bias_hh": np.zeros(G * H) if bias_hh is None
+             else np.asarray(bias_hh, dtype=np.float64)}
+        p = {}
+        for name in cls.NAMES:
+            parts = [t[src][g * H:(g + 1) * H] for src, g in cls.TORCH[name]]
+            p[name] = parts[0] + parts[1] if len(parts) == 2 else parts[0].copy()
+        return p
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: Any = None) -> "_TorchCell":
+        """The map with the weights of a one-layer, unidirectional torch module (dtype: the
+        module's, float32 or float64, unless given)."""
+        who = f"kelk.{cls.__name__}.from_torch"
+        if getattr(module, "num_layers", 1) != 1 or getattr(module, "bidirectional", False):
+            raise ValueError(f"{who}: only one-layer, unidirectional "
+                             f"torch.nn.{cls._TORCH_CLASS}")
+        if getattr(module, "proj_size", 0):
+            raise ValueError(f"{who}: proj_size is not supported")
+        w_ih = module.weight_ih_l0.detach().cpu()
+        if dtype is None:
+            dtype = np.float64 if str(w_ih.dtype) == "torch.float64" else np.float32
+        get = lambda t: None if t is None else t.detach().cpu().double().numpy()  # noqa: E731
+        p = cls.torch_to_kelk(get(module.weight_ih_l0), get(module.weight_hh_l0),
+                              get(getattr(module, "bias_ih_l0", None)),
+                              get(getattr(module, "bias_hh_l0", None)))
+        return cls(**p, dtype=dtype)
+
+
+class GRU(_TorchCell):
     """GRU cell (torch.nn.GRU's), kelk's convention (docs/ALGORITHMS.md section 10):
 
     r = sigma(W_ir u + b_ir + W_hr h), z = sigma(W_iz u + b_iz + W_hz h),
     n = tanh(W_in u + b_in + r * (W_hn h + b_hn)), h' = (1 - z) n + z h.
 
-    W_i* are (D, Din), W_h* (D, D), biases (D,).
+    W_i* are (D, Din), W_h* (D, D), biases (D,). From torch.nn.GRU (gate rows r, z, n):
+    b_ir = b_ih_r + b_hh_r, b_iz = b_ih_z + b_hh_z, b_in = b_ih_n, b_hn = b_hh_n
+    (``GRU.from_torch``).
     """
 
     NAMES = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hn")
+    GATES = 3
+    TORCH = {"W_ir": (("weight_ih", 0),), "W_iz": (("weight_ih", 1),),
+             "W_in": (("weight_ih", 2),), "W_hr": (("weight_hh", 0),),
+             "W_hz": (("weight_hh", 1),), "W_hn": (("weight_hh", 2),),
+             "b_ir": (("bias_ih", 0), ("bias_hh", 0)), "b_iz": (("bias_ih", 1), ("bias_hh", 1)),
+             "b_in": (("bias_ih", 2),), "b_hn": (("bias_hh", 2),)}
+    _TORCH_CLASS = "GRU"
 
     def __init__(self, *, W_ir: ArrayLike, W_iz: ArrayLike, W_in: ArrayLike, W_hr: ArrayLike,
                  W_hz: ArrayLike, W_hn: ArrayLike, b_ir: ArrayLike, b_iz: ArrayLike,
@@ -181,35 +249,41 @@ class GRU(Map):
         super().__init__(_kelk.make_gru(dt == np.float64,
                                         [_param(n, v) for n, v in zip(self.NAMES, values)]))
 
-    @staticmethod
-    def torch_to_kelk(weight_ih: np.ndarray, weight_hh: np.ndarray,
-                      bias_ih: Optional[np.ndarray], bias_hh: Optional[np.ndarray]
-                      ) -> Dict[str, np.ndarray]:
-        """kelk's GRU parameters from torch.nn.GRU's (rows of the gate blocks r, z, n):
-        b_ir = b_ih_r + b_hh_r, b_iz = b_ih_z + b_hh_z, b_in = b_ih_n, b_hn = b_hh_n."""
-        D = weight_hh.shape[1]
-        Wi = np.asarray(weight_ih, dtype=np.float64)
-        Wh = np.asarray(weight_hh, dtype=np.float64)
-        bi = np.zeros(3 * D) if bias_ih is None else np.asarray(bias_ih, dtype=np.float64)
-        bh = np.zeros(3 * D) if bias_hh is None else np.asarray(bias_hh, dtype=np.float64)
-        r, z, n = slice(0, D), slice(D, 2 * D), slice(2 * D, 3 * D)
-        return dict(W_ir=Wi[r], W_iz=Wi[z], W_in=Wi[n], W_hr=Wh[r], W_hz=Wh[z], W_hn=Wh[n],
-                    b_ir=bi[r] + bh[r], b_iz=bi[z] + bh[z], b_in=bi[n], b_hn=bh[n])
 
-    @classmethod
-    def from_torch(cls, gru: Any, dtype: Any = None) -> "GRU":
-        """kelk.GRU with the weights of a one-layer, unidirectional torch.nn.GRU (dtype: the
-        module's, float32 or float64, unless given)."""
-        if getattr(gru, "num_layers", 1) != 1 or getattr(gru, "bidirectional", False):
-            raise ValueError("kelk.GRU.from_torch: only one-layer, unidirectional torch.nn.GRU")
-        w_ih = gru.weight_ih_l0.detach().cpu()
-        if dtype is None:
-            dtype = np.float64 if str(w_ih.dtype) == "torch.float64" else np.float32
-        get = lambda t: None if t is None else t.detach().cpu().double().numpy()  # noqa: E731
-        p = cls.torch_to_kelk(get(gru.weight_ih_l0), get(gru.weight_hh_l0),
-                              get(getattr(gru, "bias_ih_l0", None)),
-                              get(getattr(gru, "bias_hh_l0", None)))
-        return cls(**p, dtype=dtype)
+class LSTM(_TorchCell):
+    """LSTM cell (torch.nn.LSTM's, one layer) on the state s = [h, c], D = 2H
+    (docs/ALGORITHMS.md section 10):
+
+    i = sigma(W_ii u + W_hi h + b_i), f = sigma(W_if u + W_hf h + b_f),
+    g = tanh(W_ig u + W_hg h + b_g),  o = sigma(W_io u + W_ho h + b_o),
+    c' = f c + i g, h' = o tanh(c').
+
+    W_i* are (H, Din), W_h* (H, H), biases (H,). States, s0 and cotangents are (.., 2H): h in
+    the first H entries, c in the last H. From torch.nn.LSTM (gate rows i, f, g, o) each bias
+    is the sum of torch's two, b_i = b_ih_i + b_hh_i, ... (``LSTM.from_torch``).
+    """
+
+    NAMES = ("W_ii", "W_if", "W_ig", "W_io", "W_hi", "W_hf", "W_hg", "W_ho", "b_i", "b_f",
+             "b_g", "b_o")
+    GATES = 4
+    TORCH = {**{f"W_i{x}": (("weight_ih", g),) for g, x in enumerate("ifgo")},
+             **{f"W_h{x}": (("weight_hh", g),) for g, x in enumerate("ifgo")},
+             **{f"b_{x}": (("bias_ih", g), ("bias_hh", g)) for g, x in enumerate("ifgo")}}
+    _TORCH_CLASS = "LSTM"
+
+    def __init__(self, *, W_ii: ArrayLike, W_if: ArrayLike, W_ig: ArrayLike, W_io: ArrayLike,
+                 W_hi: ArrayLike, W_hf: ArrayLike, W_hg: ArrayLike, W_ho: ArrayLike,
+                 b_i: ArrayLike, b_f: ArrayLike, b_g: ArrayLike, b_o: ArrayLike,
+                 dtype: Any = None) -> None:
+        values = [W_ii, W_if, W_ig, W_io, W_hi, W_hf, W_hg, W_ho, b_i, b_f, b_g, b_o]
+        dt = _dtype_of(dtype, values)
+        super().__init__(_kelk.make_lstm(dt == np.float64,
+                                         [_param(n, v) for n, v in zip(self.NAMES, values)]))
+
+    @property
+    def hidden_dim(self) -> int:
+        """H, the hidden size (state_dim = 2H)."""
+        return self.state_dim // 2
 
 
 class Lorenz96(Map):
@@ -242,7 +316,7 @@ class ArGRU(Map):
 
 
 def load(path: str, dtype: Any = np.float64) -> Map:
-    """The map of a kelk model file (docs/FILES.md: Elman, GRU, Lorenz-96, AR-GRU)."""
+    """The map of a kelk model file (docs/FILES.md: Elman, GRU, LSTM, Lorenz-96, AR-GRU)."""
     dt = _dtype_of(dtype, [])
     return Map._wrap(_kelk.load(str(path), dt == np.float64))
 
@@ -363,7 +437,8 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
     """Evaluate the recurrence s_t = map(s_{t-1}, u_t), t = 1..T, for B sequences.
 
     Args:
-      map: a kelk map (kelk.GRU, kelk.Elman, kelk.Lorenz96, kelk.ArGRU, kelk.load(...)).
+      map: a kelk map (kelk.GRU, kelk.LSTM, kelk.Elman, kelk.Lorenz96, kelk.ArGRU,
+        kelk.load(...)).
       s0: (B, D) initial states; inputs: (B, T, Din), read in place (C-contiguous, the map's
         dtype).
       method: "auto" (the probe chooses; see result.method_reason) or one of kelk.METHODS.
