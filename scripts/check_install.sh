@@ -55,10 +55,10 @@ if [ -x "$repo/.venv/bin/python" ]; then
     "scikit-build-core>=0.10"
   launcher_define=()
   command -v ccache >/dev/null && [ "${KELK_CCACHE:-1}" != 0 ] &&
-    launcher_define=(-C cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    launcher_define=(--config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
   run_logged "$work/pip-install.log" env Kokkos_ROOT="$work/prefix" \
     "$work/venv/bin/python" -m pip install --no-build-isolation "$repo" \
-    -C build-dir="$work/pip-build" "${launcher_define[@]}"
+    --config-settings=build-dir="$work/pip-build" "${launcher_define[@]}"
   # from outside the clone: `import kelk` is the installed copy
   (cd "$work" && run_logged "$work/pytest.log" env OMP_PROC_BIND=false OMP_NUM_THREADS=2 \
     "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests/python")
