@@ -46,10 +46,11 @@ struct Lstm {
   impl::WeightMatrix<Scalar, MemorySpace> W_hi, W_hf, W_hg, W_ho;  ///< (H, H) recurrent weights
   impl::WeightVector<Scalar, MemorySpace> b_i, b_f, b_g, b_o;      ///< (H) biases
 
-  /// H, the hidden size (the state holds h and c: D = 2H).
-  int hidden_dim() const { return static_cast<int>(W_hi.extent(0)); }
-  int state_dim() const { return 2 * hidden_dim(); }
-  int input_dim() const { return static_cast<int>(W_ii.extent(1)); }
+  /// H, the hidden size (the state holds h and c: D = 2H). Callable in kernels too (the cell's
+  /// functions use them).
+  KOKKOS_INLINE_FUNCTION int hidden_dim() const { return static_cast<int>(W_hi.extent(0)); }
+  KOKKOS_INLINE_FUNCTION int state_dim() const { return 2 * hidden_dim(); }
+  KOKKOS_INLINE_FUNCTION int input_dim() const { return static_cast<int>(W_ii.extent(1)); }
   /// The gates i, f, g, o.
   int scratch_size() const { return 4 * hidden_dim(); }
 
