@@ -2,12 +2,17 @@
 against torch.nn.GRU from the same initial weights on the same data. The losses agree to
 round-off at every step.
 
-    PYTHONPATH=build/python OMP_NUM_THREADS=2 python apps/examples/python/train_gru.py
+    PYTHONPATH=build/python OMP_NUM_THREADS=2 python apps/examples/python/train_gru.py [T]
+
+T (default 500) is the sequence length; at T = 10000 (the signal then spans 400 time units)
+the 20 losses also agree to 1e-16 (Debian's torch 1.13, 2 threads: torch.nn.GRU 674 s,
+kelk.torch.GRU 154 s with block_jacobi chosen, on a machine busy with other work).
 
 Expected output: 20 lines "step  i: torch ... kelk ... (|diff| ~1e-16)", then the method
 kelk's "auto" chose and the seconds each spent.
 """
 
+import sys
 import time
 
 import torch
@@ -31,8 +36,9 @@ def train(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int):
 
 def main() -> None:
     torch.manual_seed(0)
-    B, T, H = 8, 500, 16
-    t = torch.linspace(0, 20, T, dtype=torch.float64)
+    B, H = 8, 16
+    T = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    t = torch.linspace(0, 20 * T / 500, T, dtype=torch.float64)
     x = torch.sin(t + torch.rand(B, 1, dtype=torch.float64) * 6).unsqueeze(-1)  # (B, T, 1)
     y = torch.roll(x, -5, dims=1)  # predict 5 steps ahead
 
