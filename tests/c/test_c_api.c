@@ -153,6 +153,24 @@ static const int methods[] = {KELK_METHOD_SEQUENTIAL, KELK_METHOD_JACOBI,    KEL
 static const char* names[] = {"sequential", "jacobi", "deer", "quasi_deer", "elk",
                               "quasi_elk", "block_jacobi", "auto"};
 
+/* Every method (and auto) on `map` against the caller's loop `ref` (n scalars) to 1e-9. */
+static void every_method_matches_loop(kelk_map* map, int B, int T, const double* s0,
+                                      const double* u, double* s, const double* ref, size_t n) {
+  for (int k = 0; k < 8; ++k) {
+    kelk_options o;
+    kelk_options_default(&o);
+    o.method = methods[k];
+    o.atol = 1e-12;
+    kelk_result r;
+    const kelk_status st = kelk_solve(map, B, T, s0, u, s, &o, &r);
+    char what[96];
+    snprintf(what, sizeof what, "%s (%d iterations): max |s - loop|", names[k], r.iterations);
+    check(st == KELK_SUCCESS && r.converged && max_diff(s, ref, n) <= 1e-9, what,
+          max_diff(s, ref, n));
+    if (methods[k] == KELK_METHOD_AUTO) printf("      auto: method %d, %s\n", r.method, r.choice);
+  }
+}
+
 int main(void) {
   const int B = 2, T = 500;
   const size_t nS = (size_t)B * T * D, nU = (size_t)B * T * DIN;
@@ -179,19 +197,7 @@ int main(void) {
     printf("kelk_map_create_callbacks: %s\n", kelk_last_error());
     return 1;
   }
-  for (int k = 0; k < 8; ++k) {
-    kelk_options o;
-    kelk_options_default(&o);
-    o.method = methods[k];
-    o.atol = 1e-12;
-    kelk_result r;
-    const kelk_status st = kelk_solve(map, B, T, s0, u, s, &o, &r);
-    char what[96];
-    snprintf(what, sizeof what, "%s (%d iterations): max |s - loop|", names[k], r.iterations);
-    check(st == KELK_SUCCESS && r.converged && max_diff(s, ref, nS) <= 1e-9, what,
-          max_diff(s, ref, nS));
-    if (methods[k] == KELK_METHOD_AUTO) printf("      auto: method %d, %s\n", r.method, r.choice);
-  }
+  every_method_matches_loop(map, B, T, s0, u, s, ref, nS);
 
   /* history and progress */
   {
@@ -268,18 +274,7 @@ int main(void) {
     size_t count = 0;
     kelk_map_parameter_count(gru, &count);
     check(st == KELK_SUCCESS && count == np, "kelk_map_create_builtin, parameter count", (double)count);
-    for (int k = 0; k < 8; ++k) {
-      kelk_options o;
-      kelk_options_default(&o);
-      o.method = methods[k];
-      o.atol = 1e-12;
-      kelk_result r;
-      st = kelk_solve(gru, B, T, gs0, gu, gs, &o, &r);
-      char what[96];
-      snprintf(what, sizeof what, "%s (%d iterations): max |s - loop|", names[k], r.iterations);
-      check(st == KELK_SUCCESS && r.converged && max_diff(gs, gref, nG) <= 1e-9, what,
-            max_diff(gs, gref, nG));
-    }
+    every_method_matches_loop(gru, B, T, gs0, gu, gs, gref, nG);
     /* dL/dtheta against central differences, for a spread of parameters */
     double* dth = calloc(np, sizeof(double));
     double* gg = malloc(sizeof(double) * nG);
@@ -328,18 +323,7 @@ int main(void) {
     size_t count = 0;
     kelk_map_parameter_count(lstm, &count);
     check(st == KELK_SUCCESS && count == np, "kelk_map_create_builtin, parameter count", (double)count);
-    for (int k = 0; k < 8; ++k) {
-      kelk_options o;
-      kelk_options_default(&o);
-      o.method = methods[k];
-      o.atol = 1e-12;
-      kelk_result r;
-      st = kelk_solve(lstm, B, T, ls0, lu, ls, &o, &r);
-      char what[96];
-      snprintf(what, sizeof what, "%s (%d iterations): max |s - loop|", names[k], r.iterations);
-      check(st == KELK_SUCCESS && r.converged && max_diff(ls, lref, nL) <= 1e-9, what,
-            max_diff(ls, lref, nL));
-    }
+    every_method_matches_loop(lstm, B, T, ls0, lu, ls, lref, nL);
     kelk_map* odd = NULL;
     refused(kelk_map_create_builtin(&odd, KELK_MAP_LSTM, 2 * H + 1, GIN, th, np, 0.0),
             KELK_ERROR_INVALID_ARGUMENT, "even D = 2H", "LSTM: odd state dimension");
