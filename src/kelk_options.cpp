@@ -28,6 +28,11 @@ const std::pair<NonFinitePolicy, const char*> policy_names[] = {
     {NonFinitePolicy::reset_to_guess, "reset_to_guess"},
     {NonFinitePolicy::none, "none"},
 };
+const std::pair<JacobianStructure, const char*> structure_names[] = {
+    {JacobianStructure::diagonal, "diagonal"},
+    {JacobianStructure::block, "block"},
+    {JacobianStructure::dense, "dense"},
+};
 const std::pair<StopReason, const char*> reason_names[] = {
     {StopReason::converged, "converged"},
     {StopReason::max_iterations, "max_iterations"},
@@ -67,6 +72,9 @@ std::string to_string(NonFinitePolicy p) {
 std::string to_string(StopReason r) {
   return name_of(reason_names, r);
 }
+std::string to_string(JacobianStructure s) {
+  return name_of(structure_names, s);
+}
 
 Method parse_method(const std::string& name) {
   return parse(method_names, name, "method");
@@ -76,6 +84,9 @@ InitialGuess parse_initial_guess(const std::string& name) {
 }
 NonFinitePolicy parse_non_finite_policy(const std::string& name) {
   return parse(policy_names, name, "non-finite policy");
+}
+JacobianStructure parse_jacobian_structure(const std::string& name) {
+  return parse(structure_names, name, "jacobian structure");
 }
 
 const std::vector<Method>& all_methods() {

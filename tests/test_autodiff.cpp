@@ -95,7 +95,7 @@ struct Lorenz96Twin {
 
 template <class Scalar>
 struct Derivatives {
-  std::vector<double> f, jac, diag, ds, du;
+  std::vector<double> f, jac, diag, ds, du, blocks;  ///< blocks: k = 2 (k = 1 for an odd D)
 };
 
 /// f, the Jacobian, the diagonal and the vjp (lambda, starting from ds = 1, du = 2) of `map` at
@@ -109,7 +109,11 @@ Derivatives<typename Map::value_type> derivatives(const Map& map,
   const int D = map.state_dim(), Din = map.input_dim();
   Kokkos::View<Scalar*> vs("s", D), vu("u", Din + 1), vl("lambda", D), f("f", D), f2("f2", D),
       f3("f3", D), jac("jac", D * D), diag("diag", D), ds("ds", D), du("du", Din + 1),
-      scratch("scratch", std::max(map.scratch_size(), kelk_test::vjp_scratch_or_zero(map)) + 1);
+      f4("f4", D), blocks("blocks", 2 * D),
+      scratch("scratch", std::max({map.scratch_size(), kelk_test::vjp_scratch_or_zero(map),
+                                   kelk::impl::block_scratch_size(map)}) +
+                             1);
+  const int k = D % 2 == 0 ? 2 : 1;
   auto hs = Kokkos::create_mirror_view(vs);
   auto hu = Kokkos::create_mirror_view(vu);
   auto hl = Kokkos::create_mirror_view(vl);
@@ -129,6 +133,8 @@ Derivatives<typename Map::value_type> derivatives(const Map& map,
         map.jacobian(vs.data(), vu.data(), f2.data(), jac.data(), scratch.data());
         map.jacobian_diagonal(vs.data(), vu.data(), f3.data(), diag.data(), scratch.data());
         map.vjp(vs.data(), vu.data(), vl.data(), ds.data(), du.data(), nullptr, scratch.data());
+        kelk::impl::jacobian_blocks(map, vs.data(), vu.data(), k, D, f4.data(), blocks.data(),
+                                    scratch.data());
       });
   Kokkos::fence();
   const auto back = [](const auto& v, int n) {
@@ -137,12 +143,14 @@ Derivatives<typename Map::value_type> derivatives(const Map& map,
     for (int i = 0; i < n; ++i) out[i] = double(h(i));
     return out;
   };
-  Derivatives<Scalar> d{back(f, D), back(jac, D * D), back(diag, D), back(ds, D), back(du, Din)};
+  Derivatives<Scalar> d{back(f, D),  back(jac, D * D), back(diag, D),
+                        back(ds, D), back(du, Din),   back(blocks, D * k)};
   // the Jacobian functions return the step's f
-  const auto f_jac = back(f2, D), f_diag = back(f3, D);
+  const auto f_jac = back(f2, D), f_diag = back(f3, D), f_blocks = back(f4, D);
   for (int i = 0; i < D; ++i) {
     CHECK(f_jac[i] == d.f[i]);
     CHECK(f_diag[i] == d.f[i]);
+    CHECK(f_blocks[i] == d.f[i]);
   }
   return d;
 }
@@ -183,6 +191,8 @@ void check_against_builtin(const Builtin& builtin, const AdMap& admap, double to
     CHECK(relative_difference(got.f, want.f) <= tol);
     CHECK(relative_difference(got.jac, want.jac) <= tol);
     CHECK(relative_difference(got.diag, want.diag) <= tol);
+    // AutoDiff's blocks (from its Jacobian) against the closed-form jacobian_blocks
+    CHECK(relative_difference(got.blocks, want.blocks) <= tol);
     CHECK(relative_difference(got.ds, want.ds) <= tol);
     CHECK(relative_difference(got.du, want.du) <= tol);
   }

@@ -43,6 +43,30 @@ Evaluation<Map> evaluate(const Map& map, const std::vector<double>& s,
   return {to_vec(f), to_vec(f2), to_vec(f3), to_vec(jac), to_vec(diag)};
 }
 
+/// f and the diagonal k x k blocks of the Jacobian as the block linearisation gets them: the
+/// map's jacobian_blocks, or the blocks of its jacobian.
+template <class Map>
+std::vector<double> evaluate_blocks(const Map& map, const std::vector<double>& s,
+                                    const std::vector<double>& u, int k) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim(), Din = map.input_dim();
+  Kokkos::View<Scalar*> sv("s", D), uv("u", Din + 1), out("f_and_blocks", D + D * k),
+      scratch("scratch", kelk::impl::block_scratch_size(map) + 1);
+  auto hs = Kokkos::create_mirror_view(sv);
+  auto hu = Kokkos::create_mirror_view(uv);
+  for (int i = 0; i < D; ++i) hs(i) = Scalar(s[i]);
+  for (int i = 0; i < Din; ++i) hu(i) = Scalar(u[i]);
+  Kokkos::deep_copy(sv, hs);
+  Kokkos::deep_copy(uv, hu);
+  Kokkos::parallel_for(
+      "test::evaluate_blocks", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
+        kelk::impl::jacobian_blocks(map, sv.data(), uv.data(), k, D, out.data(),
+                                    out.data() + D, scratch.data());
+      });
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
+  return std::vector<double>(h.data(), h.data() + h.span());
+}
+
 /// Checks the closed forms of `map` at a few random points.
 template <class Map>
 void check_jacobians(const Map& map, double state_scale, std::uint64_t seed) {
@@ -61,6 +85,20 @@ void check_jacobians(const Map& map, double state_scale, std::uint64_t seed) {
     }
     // the diagonal is the Jacobian's diagonal
     for (int i = 0; i < D; ++i) CHECK(e.diag[i] == Approx(e.jac[i * D + i]).margin(1e-14));
+    // the diagonal blocks (the map's own jacobian_blocks where it has one) are the Jacobian's
+    // entries, computed the same way: equal
+    for (int k = 1; k <= D; ++k) {
+      if (D % k != 0) continue;
+      const auto b = evaluate_blocks(map, s, u, k);
+      int wrong = 0;
+      for (int i = 0; i < D; ++i) {
+        wrong += b[i] != e.f[i];
+        const int first = i / k * k;
+        for (int c = 0; c < k; ++c) wrong += b[D + i * k + c] != e.jac[i * D + first + c];
+      }
+      CAPTURE(k, kelk::provides_jacobian_blocks_v<Map>);
+      CHECK(wrong == 0);
+    }
     // central differences: error O(h^2)
     const double h = 1e-5;
     double scale = 1, worst = 0;

@@ -4,6 +4,8 @@
 #include <kelk/kelk_adjoint.hpp>
 #include <kelk/kelk_affine.hpp>
 #include <kelk/kelk_argru.hpp>
+#include <kelk/kelk_auto.hpp>
+#include <kelk/kelk_block_diagonal.hpp>
 #include <kelk/kelk_config.hpp>
 #include <kelk/kelk_initialize.hpp>
 #include <kelk/kelk_kalman.hpp>

@@ -68,15 +68,15 @@ struct DenseKalmanFilterAlgebra {
                                Scalar* work) const {
     const int D = dim();
     const int DD = D * D;
-    combine_parts(ei, ei + 3 * DD, ei + DD, ei + 2 * DD, ei + 3 * DD + D, ej, out, out + 3 * DD,
-                  out + DD, out + 2 * DD, out + 3 * DD + D, work);
+    combine_parts(D, ei, ei + 3 * DD, ei + DD, ei + 2 * DD, ei + 3 * DD + D, ej, out,
+                  out + 3 * DD, out + DD, out + 2 * DD, out + 3 * DD + D, work);
   }
 
   KOKKOS_FUNCTION void apply(const Scalar* summary, const Scalar* state_in, Scalar* state_out,
                              Scalar* work) const {
     const int D = dim();
-    combine_parts(nullptr, state_in, state_in + D, nullptr, nullptr, summary, nullptr, state_out,
-                  state_out + D, nullptr, nullptr, work);
+    combine_parts(D, nullptr, state_in, state_in + D, nullptr, nullptr, summary, nullptr,
+                  state_out, state_out + D, nullptr, nullptr, work);
   }
 
   KOKKOS_FUNCTION void sweep(int s, int t_begin, int t_end, const Scalar* state_in,
@@ -94,8 +94,8 @@ struct DenseKalmanFilterAlgebra {
         impl::copy(e + 3 * DD, cur, D);
         impl::copy(e + DD, cur + D, DD);
       } else {
-        combine_parts(nullptr, prev, prev + D, nullptr, nullptr, e, nullptr, cur, cur + D, nullptr,
-                      nullptr, work);
+        combine_parts(D, nullptr, prev, prev + D, nullptr, nullptr, e, nullptr, cur, cur + D,
+                      nullptr, nullptr, work);
       }
       impl::copy(cur, &mean(s, t, 0), D);
       if (cov.extent(0) > 0) impl::copy(cur + D, &cov(s, t, 0, 0), DD);
@@ -107,9 +107,13 @@ struct DenseKalmanFilterAlgebra {
   /// Element t: A = (1-k) A_t, b = b_t + k (y_t - b_t), C = (1-k) I, J = k A_t^T A_t,
   /// eta = k A_t^T (y_t - b_t). With A_0 = 0 this is the first element of section 6.
   KOKKOS_FUNCTION void element(int s, int t, Scalar* e) const {
-    const int D = dim();
+    element_parts(dim(), k, &A(s, t, 0, 0), &b(s, t, 0), &y(s, t, 0), e);
+  }
+
+  /// The element of one D-dimensional model from A_t, b_t and y_t (contiguous).
+  static KOKKOS_FUNCTION void element_parts(int D, Scalar k, const Scalar* At, const Scalar* bt,
+                                            const Scalar* yt, Scalar* e) {
     const int DD = D * D;
-    const Scalar* At = &A(s, t, 0, 0);
     Scalar* eA = e;
     Scalar* eC = e + DD;
     Scalar* eJ = e + 2 * DD;
@@ -119,8 +123,8 @@ struct DenseKalmanFilterAlgebra {
     impl::gemm<impl::Trans::Transpose, impl::Trans::NoTranspose>(k, At, At, Scalar(0), eJ, D);
     Scalar* r = eC;  // the innovation y_t - b_t, held in C's place until C is set
     for (int i = 0; i < D; ++i) {
-      r[i] = y(s, t, i) - b(s, t, i);
-      eb[i] = b(s, t, i) + k * r[i];
+      r[i] = yt[i] - bt[i];
+      eb[i] = bt[i] + k * r[i];
     }
     impl::gemv_t(k, At, D, D, r, Scalar(0), eeta);
     impl::set_identity(eC, D, Scalar(1) - k);
@@ -131,12 +135,13 @@ struct DenseKalmanFilterAlgebra {
 
   /// out = e_j o e_i. With Ai == nullptr, e_i is a state (A_i = 0, J_i and eta_i unused): only
   /// b and C are formed, which is how a state is propagated through an element.
-  KOKKOS_FUNCTION void combine_parts(const Scalar* Ai, const Scalar* bi, const Scalar* Ci,
-                                     const Scalar* Ji, const Scalar* etai, const Scalar* ej,
-                                     Scalar* A_out, Scalar* b_out, Scalar* C_out, Scalar* J_out,
-                                     Scalar* eta_out, Scalar* work) const {
+  /// (D is the model's dimension: dim(), or a block's size for BlockKalmanFilterAlgebra.)
+  static KOKKOS_FUNCTION void combine_parts(int D, const Scalar* Ai, const Scalar* bi,
+                                            const Scalar* Ci, const Scalar* Ji,
+                                            const Scalar* etai, const Scalar* ej, Scalar* A_out,
+                                            Scalar* b_out, Scalar* C_out, Scalar* J_out,
+                                            Scalar* eta_out, Scalar* work) {
     using impl::Trans;
-    const int D = dim();
     const int DD = D * D;
     const Scalar* Aj = ej;
     const Scalar* Cj = ej + DD;
@@ -356,8 +361,13 @@ struct DenseRtsSmootherAlgebra {
   /// out = later o earlier in scan order: x -> E_l (E_e x + g_e) + g_l.
   KOKKOS_FUNCTION void combine(const Scalar* earlier, const Scalar* later, Scalar* out,
                                Scalar* work) const {
+    combine_parts(dim(), with_covariance, earlier, later, out, work);
+  }
+
+  /// combine() of D-dimensional elements (D: dim(), or a block's size for the block smoother).
+  static KOKKOS_FUNCTION void combine_parts(int D, bool with_covariance, const Scalar* earlier,
+                                            const Scalar* later, Scalar* out, Scalar* work) {
     using impl::Trans;
-    const int D = dim();
     const int DD = D * D;
     impl::gemm(Scalar(1), later, earlier, Scalar(0), out, D);
     impl::copy(later + 2 * DD, out + 2 * DD, D);
@@ -372,8 +382,14 @@ struct DenseRtsSmootherAlgebra {
 
   KOKKOS_FUNCTION void apply(const Scalar* summary, const Scalar* state_in, Scalar* state_out,
                              Scalar* work) const {
+    apply_parts(dim(), with_covariance, summary, state_in, state_out, work);
+  }
+
+  /// apply() for D-dimensional elements and states.
+  static KOKKOS_FUNCTION void apply_parts(int D, bool with_covariance, const Scalar* summary,
+                                          const Scalar* state_in, Scalar* state_out,
+                                          Scalar* work) {
     using impl::Trans;
-    const int D = dim();
     const int DD = D * D;
     impl::copy(summary + 2 * DD, state_out, D);
     impl::gemv(Scalar(1), summary, D, D, state_in, Scalar(1), state_out);
@@ -415,23 +431,29 @@ struct DenseRtsSmootherAlgebra {
 
   /// Element at time t into e = E | L | g (work: 3 D^2 + D scalars).
   KOKKOS_FUNCTION void element(int s, int t, Scalar* e, Scalar* work) const {
-    using impl::Trans;
-    const int D = dim();
-    const int DD = D * D;
     const int T = static_cast<int>(mean.extent(1));
+    const bool last = t == T - 1;
+    const Scalar* F = !last ? &A(s, t + 1, 0, 0) : A_next.extent(0) > 0 ? &A_next(s, 0, 0) : nullptr;
+    const Scalar* bn = !last ? &b(s, t + 1, 0) : F != nullptr ? &b_next(s, 0) : nullptr;
+    element_parts(dim(), with_covariance, &mean(s, t, 0), &cov(s, t, 0, 0), F, bn, e, work);
+  }
+
+  /// The element of a D-dimensional model at time t from its filtered mean m and covariance P
+  /// and the next step's F = A_{t+1} and b_{t+1} (F = nullptr: t is the sequences' last step).
+  static KOKKOS_FUNCTION void element_parts(int D, bool with_covariance, const Scalar* m,
+                                            const Scalar* P, const Scalar* F, const Scalar* bn,
+                                            Scalar* e, Scalar* work) {
+    using impl::Trans;
+    const int DD = D * D;
     Scalar* E = e;
     Scalar* L = e + DD;
     Scalar* g = e + 2 * DD;
-    const Scalar* m = &mean(s, t, 0);
-    const Scalar* P = &cov(s, t, 0, 0);
-    const bool last = t == T - 1;
-    if (last && A_next.extent(0) == 0) {
+    if (F == nullptr) {
       for (int q = 0; q < DD; ++q) E[q] = Scalar(0);
       impl::copy(m, g, D);
       if (with_covariance) impl::copy(P, L, DD);
       return;
     }
-    const Scalar* F = last ? &A_next(s, 0, 0) : &A(s, t + 1, 0, 0);
     Scalar* FP = work;    // F P
     Scalar* S = FP + DD;  // F P F^T + I, factored
     Scalar* Y = S + DD;   // S^{-1} F P = E^T
@@ -444,7 +466,7 @@ struct DenseRtsSmootherAlgebra {
     impl::lu_solve(S, Y, D, D);
     for (int r = 0; r < D; ++r)
       for (int c = 0; c < D; ++c) E[r * D + c] = Y[c * D + r];
-    for (int r = 0; r < D; ++r) w[r] = last ? b_next(s, r) : b(s, t + 1, r);
+    for (int r = 0; r < D; ++r) w[r] = bn[r];
     impl::gemv(Scalar(1), F, D, D, m, Scalar(1), w);
     impl::copy(m, g, D);
     impl::gemv(Scalar(-1), E, D, D, w, Scalar(1), g);

@@ -52,6 +52,19 @@ struct Elman {
     for (int i = 0; i < D; ++i) diag[i] = (Scalar(1) - f[i] * f[i]) * W(i, i);
   }
 
+  /// The diagonal k x k blocks of the Jacobian (kelk_step_map.hpp), (1 - f_i^2) W_ij within
+  /// each block.
+  KOKKOS_FUNCTION void jacobian_blocks(const Scalar* s, const Scalar* u, int k, Scalar* f,
+                                       Scalar* blocks, Scalar* scratch) const {
+    const int D = static_cast<int>(W.extent(0));
+    step(s, u, f, scratch);
+    for (int i = 0; i < D; ++i) {
+      const Scalar g = Scalar(1) - f[i] * f[i];
+      const int first = i / k * k;
+      for (int c = 0; c < k; ++c) blocks[i * k + c] = g * W(i, first + c);
+    }
+  }
+
   /// Vector-Jacobian product (kelk_step_map.hpp): with a = lambda * (1 - f^2),
   ///   ds += W^T a,  du += U^T a,  dW += a s^T,  dU += a u^T,  dc += a.
   /// Parameters: W (D, D), U (D, Din), c (D), the model file's datasets in that order.

@@ -123,6 +123,22 @@ struct Gru {
           z[i];
   }
 
+  /// The diagonal k x k blocks of the Jacobian (kelk_step_map.hpp): the rows of jacobian()
+  /// restricted to each block, O(D k) after the gates.
+  KOKKOS_FUNCTION void jacobian_blocks(const Scalar* h, const Scalar* u, int k, Scalar* f,
+                                       Scalar* blocks, Scalar* scratch) const {
+    const int D = static_cast<int>(W_hr.extent(0));
+    gates(h, u, f, scratch);
+    const Scalar *r = scratch, *z = scratch + D, *g = scratch + 2 * D, *n = scratch + 3 * D;
+    for (int i = 0; i < D; ++i) {
+      const impl::GruJacobianRow<Scalar> c(r[i], z[i], g[i], n[i], h[i]);
+      const int first = i / k * k;
+      Scalar* row = blocks + i * k;
+      for (int e = 0; e < k; ++e) row[e] = c.entry(W_hn, W_hr, W_hz, i, first + e);
+      row[i - first] += z[i];
+    }
+  }
+
   /// Vector-Jacobian product (kelk_step_map.hpp), by the chain rule backwards through the gates:
   ///   dz = lambda (h - n) z (1 - z),  dn = lambda (1 - z) (1 - n^2),  dr = dn g r (1 - r),
   ///   dg = dn r;  ds += lambda z + W_hr^T dr + W_hz^T dz + W_hn^T dg,

@@ -65,6 +65,23 @@ struct Lorenz96 {
   /// with L(x)^T w (the transposed vector-field Jacobian) per stage; the forcing F enters every
   /// slope with derivative 1, so dF collects the sum of the slopes' cotangents.
   /// Parameters: F (a scalar, the model file's attribute `F`); dt is held fixed.
+  /// The diagonal k x k blocks of the Jacobian (kelk_step_map.hpp) from its band: O(D) after
+  /// the RK4 stages, entries summed in jacobian()'s order.
+  KOKKOS_FUNCTION void jacobian_blocks(const Scalar* x, const Scalar*, int k, Scalar* f,
+                                       Scalar* blocks, Scalar* scratch) const {
+    Scalar* band = scratch + 3 * D + 2 * band_width * D;
+    rk4<true>(x, f, band, scratch);
+    for (int i = 0; i < D * k; ++i) blocks[i] = Scalar(0);
+    for (int d = 0; d < D; ++d) {
+      const int first = d / k * k;
+      for (int o = band_lo; o <= band_hi; ++o) {
+        const int c = wrap(d + o);
+        if (c >= first && c < first + k)
+          blocks[d * k + c - first] += band[d * band_width + (o - band_lo)];
+      }
+    }
+  }
+
   int vjp_scratch_size() const { return 6 * D; }
   std::vector<ParameterBlock> parameter_layout() const { return {{"F", {}}}; }
   KOKKOS_FUNCTION void vjp(const Scalar* x, const Scalar*, const Scalar* lambda, Scalar* dx,

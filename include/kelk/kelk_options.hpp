@@ -25,6 +25,16 @@ enum class Method {
   block_jacobi,
 };
 
+/// Which part of the Jacobian quasi_deer and quasi_elk keep in their linearisation
+/// (ALGORITHMS.md section 4.1). deer and elk always keep all of it.
+enum class JacobianStructure {
+  diagonal,  ///< diag(df/ds): D scalar recurrences (as published)
+  /// the D / k diagonal k x k blocks, block j over state entries [j k, (j + 1) k): D / k small
+  /// dense recurrences; k = SolveOptions::block_size
+  block,
+  dense,  ///< all of df/ds: the linearisation of deer and elk
+};
+
 /// Where the iteration starts (ALGORITHMS.md section 7).
 enum class InitialGuess {
   zeros,      ///< s_t = 0 (the published default)
@@ -100,6 +110,15 @@ struct SolveOptions {
   /// the steps there; 0 chooses from the execution space's concurrency (see
   /// ALGORITHMS.md section 11: concurrency / gcd(B, concurrency), blocks of at least 64 steps).
   int blocks = 0;
+  /// quasi_deer, quasi_elk: which part of the Jacobian the linearisation keeps (ALGORITHMS.md
+  /// section 4.1). The diagonal drops every coupling between state entries: on a second-order
+  /// system (each position with its velocity) it can need thousands of iterations where blocks
+  /// that hold each coupled group need tens. Ignored by the other methods.
+  JacobianStructure jacobian_structure = JacobianStructure::diagonal;
+  /// jacobian_structure block: the block size k, which must divide D (k = 1 is the diagonal,
+  /// k = D the dense Jacobian). A map puts the entries it couples strongly next to each other
+  /// in its state (e.g. [angle_0, velocity_0, angle_1, velocity_1, ...]).
+  int block_size = 0;
   /// elk, quasi_elk: sigma^2 = 1/lambda of the trust region (ALGORITHMS.md section 5); larger
   /// means bolder steps (infinity is DEER). Unset: the published values for the
   /// autoregressive GRU, 1e6 for elk and 1e2 for quasi_elk. The other methods have no trust
@@ -170,10 +189,12 @@ std::string to_string(Method m);
 std::string to_string(InitialGuess g);
 std::string to_string(NonFinitePolicy p);
 std::string to_string(StopReason r);
+std::string to_string(JacobianStructure s);
 /// Parse a name as printed by to_string; throws std::invalid_argument listing the valid names.
 Method parse_method(const std::string& name);
 InitialGuess parse_initial_guess(const std::string& name);
 NonFinitePolicy parse_non_finite_policy(const std::string& name);
+JacobianStructure parse_jacobian_structure(const std::string& name);
 /// All methods, in the order the demo prints them.
 const std::vector<Method>& all_methods();
 

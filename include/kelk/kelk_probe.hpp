@@ -16,6 +16,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace kelk {
 
@@ -276,10 +277,38 @@ struct Resources {
   bool device = false;
 };
 
+/// One candidate of method = "auto"'s measurements (kelk_auto.hpp): a method, with its
+/// Jacobian structure, run on the probe's prefix, and its prediction at the full length.
+struct CandidateMeasurement {
+  Method method = Method::sequential;
+  JacobianStructure structure = JacobianStructure::diagonal;
+  int block_size = 0;
+  int iterations = 0;      ///< run on the prefix (sweeps for block_jacobi, 1 for sequential)
+  bool converged = false;  ///< on the prefix
+  /// The update's contraction per iteration: over the later half of the iterations when the
+  /// prefix did not converge, else over all (0 when fewer than three iterations).
+  double rate = 0.0;
+  double seconds = 0.0;  ///< on the prefix
+  double predicted_iterations = 0.0;  ///< to atol at the full length (+inf: not contracting)
+  double predicted_seconds = 0.0;     ///< at the full length
+};
+
 /// method = "auto": the method chosen and why, in plain words.
 struct MethodChoice {
   Method method = Method::sequential;
   std::string reason;
+  /// quasi_deer and quasi_elk: the Jacobian structure chosen (block: of block_size).
+  JacobianStructure structure = JacobianStructure::diagonal;
+  int block_size = 0;
+  /// The measuring rule's candidates (empty for the rule from the exponent alone).
+  std::vector<CandidateMeasurement> measured;
+  double seconds = 0.0;  ///< the measuring rule's own time (the probe's not included)
+  /// Sets the method and its structure in `options`.
+  void apply(SolveOptions& options) const {
+    options.method = method;
+    options.jacobian_structure = structure;
+    options.block_size = block_size;
+  }
 };
 
 /// The rule of method = "auto" (ALGORITHMS.md section 13), for sequences of T steps:

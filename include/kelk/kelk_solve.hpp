@@ -127,7 +127,27 @@ Problem<ExecutionSpace, StepMap> make_problem(
            "f, value_type* jac, value_type* scratch) const` writing f(s, u) and jac[i * D + j] = "
            "df_i/ds_j; wrap a map whose step is a template in kelk::AutoDiff (kelk_autodiff.hpp) "
            "to get it"));
-  if ((m == Method::quasi_deer || m == Method::quasi_elk) && !provides_jacobian_diagonal_v<StepMap>)
+  const bool quasi = m == Method::quasi_deer || m == Method::quasi_elk;
+  const JacobianStructure structure = quasi ? options.jacobian_structure : JacobianStructure::dense;
+  if (quasi && structure == JacobianStructure::block) {
+    const int k = options.block_size;
+    if (k < 1 || k > p.D || p.D % k != 0)
+      invalid("jacobian_structure block needs a block_size k that divides D = " +
+              std::to_string(p.D) + ", got " + std::to_string(k));
+    if (!provides_jacobian_blocks_v<StepMap> && !provides_jacobian_v<StepMap>)
+      invalid("jacobian_structure block needs a step map with jacobian_blocks() or jacobian() "
+              "(kelk_step_map.hpp); wrap a map whose step is a template in kelk::AutoDiff "
+              "(kelk_autodiff.hpp) to get them, or use jacobian_structure diagonal");
+  }
+  if (quasi && structure == JacobianStructure::dense) {
+    if (3 * std::size_t(p.D) * std::size_t(p.D) > int_max)
+      invalid("jacobian_structure dense keeps D x D Jacobians; D = " + std::to_string(p.D) +
+              " is beyond its limit 26754 (3 D^2 < 2^31); use diagonal or block");
+    if (!provides_jacobian_v<StepMap>)
+      invalid(missing_jacobian(m, "jacobian_structure dense needs it; wrap a map whose step is a "
+                                  "template in kelk::AutoDiff (kelk_autodiff.hpp) to get it"));
+  }
+  if (quasi && structure == JacobianStructure::diagonal && !provides_jacobian_diagonal_v<StepMap>)
     invalid(missing_jacobian_diagonal(
         m, "`KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* u, "
            "value_type* f, value_type* diag, value_type* scratch) const` writing f(s, u) and "

@@ -37,8 +37,25 @@ namespace kelk {
 ///                                          value_type* scratch) const;
 /// \endcode
 ///
+/// Optionally, for quasi_deer and quasi_elk with JacobianStructure::block: f and the D / k
+/// diagonal k x k blocks of the Jacobian, block j over state entries [j k, (j + 1) k):
+///
+/// \code
+///   // blocks[(j * k + r) * k + c] = d f_{jk+r} / d s_{jk+c}   (k divides D)
+///   KOKKOS_FUNCTION void jacobian_blocks(const value_type* s, const value_type* u, int k,
+///                                        value_type* f, value_type* blocks,
+///                                        value_type* scratch) const;
+/// \endcode
+///
+/// A map with `jacobian` but without `jacobian_blocks` gets its blocks from the full Jacobian
+/// (formed in D*D scalars of extra scratch per thread, as costly as deer's linearisation), so
+/// every map with a Jacobian, AutoDiff's included, can use blocks. A map whose Jacobian is
+/// cheaper by blocks provides them. Blocks follow the state's order: a map puts the entries it
+/// couples strongly next to each other (ALGORITHMS.md section 4.1).
+///
 /// Every pointer addresses contiguous memory of the solve's memory space: `s` and `f` hold D
-/// scalars, `u` holds Din, `jac` D*D, `diag` D, `scratch` scratch_size(). They never alias.
+/// scalars, `u` holds Din, `jac` D*D, `diag` D, `blocks` D*k, `scratch` scratch_size(). They
+/// never alias.
 /// The Jacobian functions also return `f` because every practical cell's Jacobian reuses the
 /// intermediate values of `f` (gate activations, Runge-Kutta stages).
 ///
@@ -200,6 +217,16 @@ struct has_jacobian_diagonal<
            std::declval<typename M::value_type*>(), std::declval<typename M::value_type*>()))>>
     : std::true_type {};
 
+template <class M, class = void>
+struct has_jacobian_blocks : std::false_type {};
+template <class M>
+struct has_jacobian_blocks<
+    M, std::void_t<decltype(std::declval<const M&>().jacobian_blocks(
+           std::declval<const typename M::value_type*>(),
+           std::declval<const typename M::value_type*>(), 0,
+           std::declval<typename M::value_type*>(), std::declval<typename M::value_type*>(),
+           std::declval<typename M::value_type*>()))>> : std::true_type {};
+
 template <class M, class ExecutionSpace, class = void>
 struct has_bulk : std::false_type {};
 template <class M, class ExecutionSpace>
@@ -333,6 +360,10 @@ inline constexpr bool provides_jacobian_v = impl::has_jacobian<M>::value;
 /// True when M provides the Jacobian diagonal (needed by quasi_deer and quasi_elk).
 template <class M>
 inline constexpr bool provides_jacobian_diagonal_v = impl::has_jacobian_diagonal<M>::value;
+/// True when M provides diagonal Jacobian blocks of its own (JacobianStructure::block); without
+/// them a map with a Jacobian gets its blocks from the full Jacobian.
+template <class M>
+inline constexpr bool provides_jacobian_blocks_v = impl::has_jacobian_blocks<M>::value;
 
 namespace impl {
 
@@ -348,6 +379,7 @@ namespace impl {
 KELK_IMPL_MEMBER_NAMED(step)
 KELK_IMPL_MEMBER_NAMED(jacobian)
 KELK_IMPL_MEMBER_NAMED(jacobian_diagonal)
+KELK_IMPL_MEMBER_NAMED(jacobian_blocks)
 KELK_IMPL_MEMBER_NAMED(vjp)
 KELK_IMPL_MEMBER_NAMED(finish_step)
 #undef KELK_IMPL_MEMBER_NAMED
@@ -368,6 +400,8 @@ struct step_map_checks {
       !mandatory || has_jacobian<M>::value || !has_member_named_jacobian<M>::value;
   static constexpr bool jacobian_diagonal = !mandatory || has_jacobian_diagonal<M>::value ||
                                             !has_member_named_jacobian_diagonal<M>::value;
+  static constexpr bool jacobian_blocks = !mandatory || has_jacobian_blocks<M>::value ||
+                                          !has_member_named_jacobian_blocks<M>::value;
   static constexpr bool vjp = !mandatory || has_vjp<M>::value || !has_member_named_vjp<M>::value;
   static constexpr bool finish_step =
       !mandatory || has_finish_step<M>::value || !has_member_named_finish_step<M>::value;
@@ -376,7 +410,8 @@ struct step_map_checks {
       std::disjunction<std::negation<has_finish_step<M>>,
                        has_complete_projected_form<M>>::value;
   static constexpr bool all =
-      mandatory && jacobian && jacobian_diagonal && vjp && finish_step && projected_form;
+      mandatory && jacobian && jacobian_diagonal && jacobian_blocks && vjp && finish_step &&
+      projected_form;
 };
 
 }  // namespace impl
@@ -416,6 +451,11 @@ constexpr bool check_step_map() {
                 "signature, so quasi_deer and quasi_elk could not use it; expected "
                 "`KOKKOS_FUNCTION void jacobian_diagonal(const value_type* s, const value_type* "
                 "u, value_type* f, value_type* diag, value_type* scratch) const`");
+  static_assert(checks::jacobian_blocks,
+                "kelk: the step map's `jacobian_blocks` does not have the contract's signature, "
+                "so quasi_deer and quasi_elk could not use it; expected `KOKKOS_FUNCTION void "
+                "jacobian_blocks(const value_type* s, const value_type* u, int k, value_type* f, "
+                "value_type* blocks, value_type* scratch) const`");
   static_assert(checks::vjp,
                 "kelk: the step map's `vjp` does not have the contract's signature (or "
                 "`int vjp_scratch_size() const` is missing), so solve_adjoint could not use it; "

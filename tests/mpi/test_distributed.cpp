@@ -161,6 +161,21 @@ TEST_CASE("distributed ELK with the smoother, and other options", "[mpi]") {
     single.method = kelk::Method::deer;
     check_distributed(kelk::make_random_gru<float>(4, 2, 0.5, 5), B, T, 1, single, 1e-5, 43);
   }
+  SECTION("quasi_deer and quasi_elk with Jacobian blocks (filter, smoother, sigma2 auto)") {
+    for (int variant = 0; variant < 4; ++variant) {
+      kelk::SolveOptions opt;
+      opt.method = variant == 0 ? kelk::Method::quasi_deer : kelk::Method::quasi_elk;
+      opt.jacobian_structure = kelk::JacobianStructure::block;
+      opt.block_size = 2;
+      opt.record_history = true;
+      opt.kalman_smoother = variant == 2;
+      opt.sigma2_auto = variant == 3;
+      if (variant == 2) opt.sigma2 = 10.0;
+      CAPTURE(variant);
+      check_distributed(kelk::make_random_gru<double>(4, 2, 0.8, 3), B, T, 1, opt, 1e-11, 46);
+      check_distributed(kelk::Lorenz96<double>(6, 0.25, 0.4), B, T, 1, opt, 1e-11, 47, 1.0);
+    }
+  }
   SECTION("many chunks per block: the nested pass over chunk summaries and block summaries") {
     for (const auto method : {kelk::Method::deer, kelk::Method::quasi_deer, kelk::Method::elk,
                               kelk::Method::quasi_elk}) {

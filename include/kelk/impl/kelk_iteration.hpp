@@ -7,6 +7,7 @@
 
 #include <kelk/impl/kelk_block_jacobi.hpp>
 #include <kelk/impl/kelk_kernels.hpp>
+#include <kelk/impl/kelk_method_steps.hpp>
 #include <kelk/impl/kelk_sequential.hpp>
 #include <kelk/impl/kelk_trust_region.hpp>
 #include <kelk/kelk_affine.hpp>
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -74,180 +76,6 @@ struct SingleProcess {
   }
 };
 
-/// The buffers and scans of one iterative method. linearize() linearises f around the current
-/// iterate (returning that iterate's local residual); solve() solves the linearised problem: a
-/// linear recurrence (deer, quasi_deer), a Kalman filter and optional smoother (elk,
-/// quasi_elk), or nothing (jacobi). Afterwards `next` holds the next iterate, before the
-/// safeguard. With sigma2 auto the linearisation survives solve(), so that a rejected step can
-/// be solved again with another sigma^2 and the candidate's model merit be measured.
-template <class ExecutionSpace, class StepMap>
-class MethodWorkspace {
- public:
-  using Scalar = typename StepMap::value_type;
-  using memory_space = typename ExecutionSpace::memory_space;
-  using Sequence = SequenceView<Scalar, memory_space>;
-  using Matrices = Kokkos::View<Scalar****, Kokkos::LayoutRight, memory_space>;
-
-  Sequence next;
-  const BulkWorkspace<ExecutionSpace, StepMap>& bulk() const { return bulk_; }
-
-  template <class Topology>
-  MethodWorkspace(const ExecutionSpace& space, const Problem<ExecutionSpace, StepMap>& p,
-                  const SolveOptions& options, const Topology& topology)
-      : space_(space), method_(options.method) {
-    const int B = p.B, T = p.T, D = p.D;
-    const bool dense = method_ == Method::deer || method_ == Method::elk;
-    const bool kalman = method_ == Method::elk || method_ == Method::quasi_elk;
-    smoother_ = kalman && options.kalman_smoother;
-    // b_t of the linearisation; the next iterate too unless the smoother or the trust region
-    // needs b_t afterwards
-    b_ = Sequence(alloc("kelk::solve::offsets"), B, T, D);
-    next = smoother_ || (kalman && options.sigma2_auto)
-               ? Sequence(alloc("kelk::solve::means"), B, T, D)
-               : b_;
-    bulk_ = make_bulk_workspace(space, p.map, p.steps());
-    if (method_ == Method::jacobi) return;
-    const auto chunks = [&](double summary_cost) {
-      return options.chunks > 0 ? options.chunks : default_chunks(space, B, T, summary_cost);
-    };
-    if (dense)
-      A_ = Matrices(alloc("kelk::solve::jacobians"), B, T, D, D);
-    else
-      a_ = Sequence(alloc("kelk::solve::jacobian_diagonals"), B, T, D);
-    // a smoother on a block that does not end the sequences needs the next block's first A, b
-    const bool halo = smoother_ && !topology.last_time_block();
-    if (halo) b_next_ = BatchView<Scalar, memory_space>(alloc("kelk::solve::b_next"), B, D);
-    const Scalar k =
-        kalman ? kalman_gain(Scalar(options.sigma2 ? *options.sigma2 : default_sigma2(method_)))
-               : Scalar(0);
-    switch (method_) {
-      case Method::deer:
-        dense_affine_ = {A_, b_};
-        dense_affine_scan_.emplace(space, dense_affine_, chunks(double(D)));
-        break;
-      case Method::quasi_deer:
-        diag_affine_ = {a_, b_};
-        diag_affine_scan_.emplace(space, diag_affine_, chunks(1.0));
-        break;
-      case Method::elk: {
-        Matrices cov;
-        if (smoother_) cov = Matrices(alloc("kelk::solve::covariances"), B, T, D, D);
-        dense_filter_ = {A_, b_, p.states, next, cov, k};
-        dense_filter_scan_.emplace(space, dense_filter_, chunks(double(D)));
-        if (smoother_) {
-          if (halo) A_next_ = decltype(A_next_)(alloc("kelk::solve::A_next"), B, D, D);
-          dense_smoother_ = {A_, b_, next, cov, false, A_next_, b_next_};
-          dense_smoother_scan_.emplace(space, dense_smoother_, chunks(double(D)));
-        }
-        break;
-      }
-      case Method::quasi_elk: {
-        Sequence cov;
-        if (smoother_) cov = Sequence(alloc("kelk::solve::variances"), B, T, D);
-        scalar_filter_ = {a_, b_, p.states, next, cov, k};
-        scalar_filter_scan_.emplace(space, scalar_filter_, chunks(1.0));
-        if (smoother_) {
-          if (halo) a_next_ = BatchView<Scalar, memory_space>(alloc("kelk::solve::a_next"), B, D);
-          scalar_smoother_ = {a_, b_, next, cov, false, a_next_, b_next_};
-          scalar_smoother_scan_.emplace(space, scalar_smoother_, chunks(1.0));
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
-
-  /// The trust region of elk and quasi_elk's next solve() (sigma2 auto).
-  void set_sigma2(double sigma2) {
-    const Scalar k = kalman_gain(Scalar(sigma2));
-    dense_filter_.k = k;
-    scalar_filter_.k = k;
-  }
-
-  /// {merit, model error} of the candidate's states under the last linearisation, on this rank
-  /// (elk, quasi_elk with sigma2 auto; kelk_kernels.hpp's candidate_merit).
-  std::pair<double, double> candidate_merit(const Problem<ExecutionSpace, StepMap>& candidate) const {
-    if (A_.extent(0) > 0)
-      return impl::candidate_merit(space_, candidate, bulk_,
-                                   DenseModel<Scalar, memory_space>{A_, b_});
-    return impl::candidate_merit(space_, candidate, bulk_,
-                                 DiagonalModel<Scalar, memory_space>{a_, b_});
-  }
-
-  template <class Topology>
-  Scalar linearize(const Problem<ExecutionSpace, StepMap>& p, Topology& topology) {
-    Scalar residual = 0;
-    switch (method_) {
-      case Method::jacobi:
-        residual = linearize_jacobi(space_, p, bulk_, b_);
-        break;
-      case Method::deer:
-      case Method::elk:
-        if constexpr (provides_jacobian_v<StepMap>)
-          residual = linearize_dense(space_, p, bulk_, A_, b_);
-        break;
-      case Method::quasi_deer:
-      case Method::quasi_elk:
-        if constexpr (provides_jacobian_diagonal_v<StepMap>)
-          residual = linearize_diagonal(space_, p, bulk_, a_, b_);
-        break;
-      default:
-        break;
-    }
-    if (smoother_) {  // the next block's first step, for the smoother's last element
-      if (A_.extent(0) > 0)
-        topology.shift_from_next(space_, A_, A_next_);
-      else
-        topology.shift_from_next(space_, a_, a_next_);
-      topology.shift_from_next(space_, b_, b_next_);
-    }
-    return residual;
-  }
-
-  template <class Topology>
-  void solve(Topology& topology) {
-    if (dense_affine_scan_) topology.forward_scan(*dense_affine_scan_, dense_affine_);
-    if (diag_affine_scan_) topology.forward_scan(*diag_affine_scan_, diag_affine_);
-    if (dense_filter_scan_) topology.forward_scan(*dense_filter_scan_, dense_filter_);
-    if (dense_smoother_scan_) topology.backward_scan(*dense_smoother_scan_, dense_smoother_);
-    if (scalar_filter_scan_) topology.forward_scan(*scalar_filter_scan_, scalar_filter_);
-    if (scalar_smoother_scan_) topology.backward_scan(*scalar_smoother_scan_, scalar_smoother_);
-  }
-
- private:
-  auto alloc(const std::string& label) const {
-    return Kokkos::view_alloc(space_, Kokkos::WithoutInitializing, label);
-  }
-
-  ExecutionSpace space_;
-  Method method_;
-  bool smoother_ = false;
-  BulkWorkspace<ExecutionSpace, StepMap> bulk_;
-  Sequence b_, a_;
-  Matrices A_;
-  Kokkos::View<Scalar***, Kokkos::LayoutRight, memory_space> A_next_;
-  BatchView<Scalar, memory_space> a_next_, b_next_;
-  DenseAffineAlgebra<Scalar, memory_space> dense_affine_;
-  DiagonalAffineAlgebra<Scalar, memory_space> diag_affine_;
-  DenseKalmanFilterAlgebra<Scalar, memory_space> dense_filter_;
-  DenseRtsSmootherAlgebra<Scalar, memory_space> dense_smoother_;
-  ScalarKalmanFilterAlgebra<Scalar, memory_space> scalar_filter_;
-  ScalarRtsSmootherAlgebra<Scalar, memory_space> scalar_smoother_;
-  std::optional<ChunkedScan<ExecutionSpace, DenseAffineAlgebra<Scalar, memory_space>>>
-      dense_affine_scan_;
-  std::optional<ChunkedScan<ExecutionSpace, DiagonalAffineAlgebra<Scalar, memory_space>>>
-      diag_affine_scan_;
-  std::optional<ChunkedScan<ExecutionSpace, DenseKalmanFilterAlgebra<Scalar, memory_space>>>
-      dense_filter_scan_;
-  std::optional<ChunkedScan<ExecutionSpace, DenseRtsSmootherAlgebra<Scalar, memory_space>>>
-      dense_smoother_scan_;
-  std::optional<ChunkedScan<ExecutionSpace, ScalarKalmanFilterAlgebra<Scalar, memory_space>>>
-      scalar_filter_scan_;
-  std::optional<ChunkedScan<ExecutionSpace, ScalarRtsSmootherAlgebra<Scalar, memory_space>>>
-      scalar_smoother_scan_;
-};
-
 /// The iterative methods: each iteration runs the method's step (linearise and solve), then
 /// the safeguarded update, the convergence test and the bookkeeping of ALGORITHMS.md section 7.
 /// Every rank of a distributed solve takes the same decisions, from reduced values.
@@ -261,13 +89,13 @@ SolveResult iterate(const ExecutionSpace& space, Problem<ExecutionSpace, StepMap
   };
   // Every buffer is allocated before the first collective step, and every rank agrees that
   // all allocations succeeded (a rank short of memory must not leave the others waiting).
-  std::optional<MethodWorkspace<ExecutionSpace, StepMap>> workspace;
+  std::unique_ptr<MethodStep<ExecutionSpace, StepMap, Topology>> workspace;
   // The initial guess, kept as a flat copy only when the safeguard may reset to it.
   GuessValue<Scalar, memory_space> guess{
       options.initial_guess, p.s0, {}, std::int64_t(p.T) * p.D, p.D};
   Kokkos::View<Scalar*, memory_space> best, guess_copy;
   topology.agree([&] {
-    workspace.emplace(space, p, options, topology);
+    workspace = make_method_step(space, p, options, topology);
     if (options.initial_guess == InitialGuess::provided &&
         options.non_finite == NonFinitePolicy::reset_to_guess)
       guess_copy = decltype(guess_copy)(alloc("kelk::solve::initial_guess"), p.size());
