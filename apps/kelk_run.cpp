@@ -60,6 +60,8 @@ const char* deck_help = R"(Input deck (TOML; relative paths are relative to the 
   sigma2 = 1e6              # elk, quasi_elk (default 1e6, 1e2), or "auto": adapted every
                             # iteration (a Levenberg-Marquardt trust region)
   kalman_smoother = false   # elk, quasi_elk: exact Levenberg-Marquardt steps
+  jacobian_structure = "diagonal"  # quasi_deer, quasi_elk: diagonal, block, dense
+  block_size = 4            # jacobian_structure = "block": k x k blocks (k divides D)
 
   [parallel]
   batch_ranks = 1           # ranks split over the batch; the others split time
@@ -217,7 +219,8 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
   const std::set<std::string> solver = {
       "method",     "precision",     "atol",           "rtol",       "max_iter",
       "iterations", "initial_guess", "non_finite",     "clip_value", "keep_best",
-      "chunks",     "blocks",        "sigma2",         "kalman_smoother"};
+      "chunks",     "blocks",        "sigma2",         "kalman_smoother", "jacobian_structure",
+      "block_size"};
   const std::set<std::string> parallel = {"batch_ranks"};
   const auto check_keys = [&](const toml::value& table, const std::set<std::string>& known,
                               const std::string& prefix) {
@@ -302,6 +305,9 @@ void read_deck(RunConfig& cfg, const std::string& deck_text) {
       o.sigma2 = *v;
     }
     if (auto v = get(s, "kalman_smoother", true)) o.kalman_smoother = *v;
+    if (auto v = get(s, "jacobian_structure", text))
+      o.jacobian_structure = kelk::parse_jacobian_structure(*v);
+    if (auto v = get(s, "block_size", integer)) o.block_size = to_int("block_size", *v);
   }
   if (deck.contains("checkpoint")) {
     const auto& c = deck.at("checkpoint");
@@ -549,11 +555,29 @@ int run(const RunConfig& cfg, MPI_Comm comm) {
         resources.threads = Kokkos::DefaultExecutionSpace().concurrency();
         resources.device = !Kokkos::SpaceAccessibility<
             Kokkos::HostSpace, Kokkos::DefaultExecutionSpace::memory_space>::accessible;
-        const auto choice = kelk::choose_method(p, shape.T, resources);
-        options.method = choice.method;
+        // the measuring rule runs the candidates on rank 0's sequences (kelk_auto.hpp)
+        kelk::MethodChoice choice;
+        int chosen[3] = {0, 0, 0};  // method, structure, block size
+        kelk::impl::collective_check(comm, [&] {
+          if (rank != 0) return;
+          choice = kelk::choose_method(Kokkos::DefaultExecutionSpace(), map,
+                                       kelk::BatchView<const Scalar>(block->s0),
+                                       kelk::SequenceView<const Scalar>(block->inputs), p,
+                                       resources, options.atol);
+          chosen[0] = int(choice.method), chosen[1] = int(choice.structure);
+          chosen[2] = choice.block_size;
+        });
+        MPI_Bcast(chosen, 3, MPI_INT, 0, comm);
+        broadcast(comm, choice.reason);
+        choice.method = kelk::Method(chosen[0]);
+        choice.structure = kelk::JacobianStructure(chosen[1]);
+        choice.block_size = chosen[2];
+        choice.apply(options);
         probe_attributes.push_back({"method_auto", choice.reason});
         if (talk)
-          std::printf("auto: %s, as %s\n", kelk::to_string(choice.method).c_str(),
+          std::printf("auto: %s, as %s\n",
+                      kelk::impl::candidate_name(choice.method, choice.structure,
+                                                 choice.block_size).c_str(),
                       choice.reason.c_str());
       }
     }

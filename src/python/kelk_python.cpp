@@ -261,18 +261,20 @@ SolveOptions solve_options(const nb::dict& d) {
   if (!get("sigma2").is_none()) o.sigma2 = nb::cast<double>(get("sigma2"));
   o.sigma2_auto = nb::cast<bool>(get("sigma2_auto"));
   o.kalman_smoother = nb::cast<bool>(get("kalman_smoother"));
+  o.jacobian_structure = parse_jacobian_structure(nb::cast<std::string>(get("jacobian_structure")));
+  o.block_size = nb::cast<int>(get("block_size"));
   return o;
 }
 
-/// method = "auto": the probe's verdict on this problem and the method it leads to (as the C
-/// API's kelk_solve decides).
-MethodChoice choose(const AnyMap& map, const Arrays& a, int time_ranks) {
-  const ProbeResult p = map.probe(a, ProbeOptions{});
+/// method = "auto": the probe's verdict on this problem and, where it allows a parallel method,
+/// the candidates measured on the probe's prefix (kelk_auto.hpp).
+MethodChoice choose(const AnyMap& map, const Arrays& a, int time_ranks,
+                    std::optional<double> atol) {
   Resources res;
   res.time_ranks = time_ranks;
   res.threads = Kokkos::DefaultExecutionSpace().concurrency();
   res.device = !host_accessible;
-  return choose_method(p, a.T, res);
+  return map.choose(a, res, atol);
 }
 
 #ifdef KELK_HAVE_MPI
@@ -430,8 +432,8 @@ NB_MODULE(_kelk, m) {
           nb::gil_scoped_release release;
           const auto t0 = std::chrono::steady_clock::now();
           if (automatic) {
-            const MethodChoice choice = choose(map, a, 1);
-            o.method = choice.method;
+            const MethodChoice choice = choose(map, a, 1, o.atol);
+            choice.apply(o);
             why = choice.reason;
           }
           r = map.solve(a, o);
@@ -534,8 +536,8 @@ NB_MODULE(_kelk, m) {
         const bool automatic = method == "auto";
         Arrays a;
         SolveOptions o;
-        int code = 0;
-        char why[320] = "";
+        int code[3] = {0, 0, 0};  // method, Jacobian structure, block size
+        char why[2048] = "";
         int rank = 0;
         MPI_Comm_rank(solver.comm(), &rank);
         agree(solver, [&] {
@@ -551,8 +553,8 @@ NB_MODULE(_kelk, m) {
           if (!automatic) {
             o.method = parse_method(method);
           } else if (rank == 0) {  // the probe on rank 0's sequences from their start
-            const MethodChoice c = choose(map, a, part.time_ranks);
-            code = int(c.method);
+            const MethodChoice c = choose(map, a, part.time_ranks, o.atol);
+            code[0] = int(c.method), code[1] = int(c.structure), code[2] = c.block_size;
             std::snprintf(why, sizeof why, "%s", c.reason.c_str());
           }
         });
@@ -561,9 +563,11 @@ NB_MODULE(_kelk, m) {
         {
           nb::gil_scoped_release release;
           if (automatic) {
-            MPI_Bcast(&code, 1, MPI_INT, 0, solver.comm());
+            MPI_Bcast(code, 3, MPI_INT, 0, solver.comm());
             MPI_Bcast(why, sizeof why, MPI_CHAR, 0, solver.comm());
-            o.method = static_cast<Method>(code);
+            o.method = static_cast<Method>(code[0]);
+            o.jacobian_structure = static_cast<JacobianStructure>(code[1]);
+            o.block_size = code[2];
           }
           const auto t0 = std::chrono::steady_clock::now();
           r = map.solve(solver, a, o);

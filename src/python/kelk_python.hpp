@@ -49,6 +49,9 @@ class AnyMap {
   virtual SolveResult solve(const Arrays& a, const SolveOptions& o) const = 0;
   virtual AdjointResult solve_adjoint(const Arrays& a, const AdjointOptions& o) const = 0;
   virtual ProbeResult probe(const Arrays& a, const ProbeOptions& o) const = 0;
+  /// method = "auto": the probe, then the measuring rule (kelk_auto.hpp) where it applies.
+  virtual MethodChoice choose(const Arrays& a, const Resources& r,
+                              std::optional<double> atol) const = 0;
 #ifdef KELK_HAVE_MPI
   /// This rank's block (partition()'s ranges) of a distributed solve. Collective.
   virtual SolveResult solve(const DistributedSolver& solver, const Arrays& a,

@@ -102,6 +102,10 @@ class MapOf final : public AnyMap {
   ProbeResult probe(const Arrays& a, const ProbeOptions& o) const override {
     return kelk::probe(Space(), map_, s0(a), inputs(a), o);
   }
+  MethodChoice choose(const Arrays& a, const Resources& r,
+                      std::optional<double> atol) const override {
+    return kelk::choose_method(Space(), map_, s0(a), inputs(a), r, atol);
+  }
   void release() override {
     map_ = M{};
     released_ = true;

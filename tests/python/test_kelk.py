@@ -81,6 +81,24 @@ def test_method_matches_sequential(kind, dtype, method):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["GRU", "LSTM", "Lorenz96"])
+@pytest.mark.parametrize("method", ["quasi_deer", "quasi_elk"])
+def test_jacobian_blocks_match_sequential(kind, dtype, method):
+    m = make_map(kind, dtype)
+    s0, u = problem(m)
+    ref, _ = kelk.solve(m, s0, u, "sequential")
+    for k in (2, 3):
+        states, r = kelk.solve(m, s0, u, method, jacobian_structure="block", block_size=k)
+        assert r.converged, (k, r)
+        tol = 1e-6 if dtype == np.float64 else 2e-3
+        assert np.abs(states - ref).max() <= tol * max(1.0, float(np.abs(ref).max()))
+    with pytest.raises(ValueError, match="block_size k that divides D = 6, got 4"):
+        kelk.solve(m, s0, u, method, jacobian_structure="block", block_size=4)
+    with pytest.raises(ValueError, match="unknown jacobian structure 'blocks'"):
+        kelk.solve(m, s0, u, method, jacobian_structure="blocks")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_result_and_history(dtype):
     m = make_map("GRU", dtype)
     s0, u = problem(m)

@@ -393,7 +393,8 @@ def _solve_options(atol: Optional[float] = None, rtol: float = 0.0,
                    initial_guess: str = "zeros", non_finite: str = "clip_and_zero",
                    clip_value: float = 1e8, keep_best: bool = True, record_history: bool = False,
                    chunks: int = 0, blocks: int = 0, sigma2: Union[None, float, str] = None,
-                   kalman_smoother: bool = False) -> Dict[str, Any]:
+                   kalman_smoother: bool = False, jacobian_structure: str = "diagonal",
+                   block_size: int = 0) -> Dict[str, Any]:
     """kelk::SolveOptions as keywords (the defaults are kelk's)."""
     sigma2_auto = isinstance(sigma2, str)
     if sigma2_auto and sigma2 != "auto":
@@ -405,7 +406,8 @@ def _solve_options(atol: Optional[float] = None, rtol: float = 0.0,
                 keep_best=bool(keep_best), record_history=bool(record_history),
                 chunks=int(chunks), blocks=int(blocks),
                 sigma2=None if sigma2 is None or sigma2_auto else float(sigma2),
-                sigma2_auto=sigma2_auto, kalman_smoother=bool(kalman_smoother))
+                sigma2_auto=sigma2_auto, kalman_smoother=bool(kalman_smoother),
+                jacobian_structure=str(jacobian_structure), block_size=int(block_size))
 
 
 def _states_out(who: str, m: Map, s0: Any, inputs: Any, out: Any) -> Any:
@@ -433,7 +435,8 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
           initial_guess: str = "zeros", non_finite: str = "clip_and_zero",
           clip_value: float = 1e8, keep_best: bool = True, record_history: bool = False,
           chunks: int = 0, blocks: int = 0, sigma2: Union[None, float, str] = None,
-          kalman_smoother: bool = False) -> Tuple[np.ndarray, SolveResult]:
+          kalman_smoother: bool = False, jacobian_structure: str = "diagonal",
+          block_size: int = 0) -> Tuple[np.ndarray, SolveResult]:
     """Evaluate the recurrence s_t = map(s_{t-1}, u_t), t = 1..T, for B sequences.
 
     Args:
@@ -447,7 +450,9 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
       atol, rtol, max_iter, fixed_iterations, initial_guess ("zeros", "repeat_s0",
         "provided"), non_finite ("clip_and_zero", "reset_to_guess", "none"), clip_value,
         keep_best, record_history, chunks, blocks, sigma2 (a float, or "auto" for the adaptive
-        trust region of elk/quasi_elk), kalman_smoother: kelk::SolveOptions (README "Options").
+        trust region of elk/quasi_elk), kalman_smoother, jacobian_structure ("diagonal",
+        "block", "dense": what quasi_deer and quasi_elk keep of the Jacobian), block_size (k of
+        "block", dividing D): kelk::SolveOptions (README "Options").
 
     Returns:
       (states, result): the (B, T, D) states (``out`` when given) and a SolveResult.
@@ -459,7 +464,7 @@ def solve(map: Map, s0: ArrayLike, inputs: ArrayLike, method: str = "auto", *,
     m = _check_map(map)
     options = _solve_options(atol, rtol, max_iter, fixed_iterations, initial_guess, non_finite,
                              clip_value, keep_best, record_history, chunks, blocks, sigma2,
-                             kalman_smoother)
+                             kalman_smoother, jacobian_structure, block_size)
     out = _states_out("kelk.solve", m, s0, inputs, out)
     r = _kelk.solve(m._handle, s0, inputs, out, method, options)
     return out, _solve_result(r)
