@@ -426,3 +426,68 @@ TEST_CASE("std::sin, cos, pow and branches work in an AutoDiff step", "[autodiff
   CHECK(r.converged);
   CHECK(kelk_test::max_abs_diff(states, reference) <= 1e-10);
 }
+
+namespace {
+/// f, the Jacobian and the diagonal of `map` at (s, u), evaluated in a kernel.
+template <class Map>
+std::vector<std::vector<double>> jacobian_and_diagonal(const Map& map,
+                                                       const std::vector<double>& s,
+                                                       const std::vector<double>& u) {
+  using Scalar = typename Map::value_type;
+  const int D = map.state_dim(), Din = map.input_dim();
+  Kokkos::View<Scalar*> vs("s", D), vu("u", Din + 1), f("f", D), jac("jac", D * D),
+      diag("diag", D), scratch("scratch", map.scratch_size() + 1);
+  auto hs = Kokkos::create_mirror_view(vs);
+  auto hu = Kokkos::create_mirror_view(vu);
+  for (int i = 0; i < D; ++i) hs(i) = Scalar(s[i]);
+  for (int i = 0; i < Din; ++i) hu(i) = Scalar(u[i]);
+  Kokkos::deep_copy(vs, hs);
+  Kokkos::deep_copy(vu, hu);
+  Kokkos::parallel_for(
+      "test::pendulum_ad", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
+        map.jacobian(vs.data(), vu.data(), f.data(), jac.data(), scratch.data());
+        map.jacobian_diagonal(vs.data(), vu.data(), f.data(), diag.data(), scratch.data());
+      });
+  Kokkos::fence();
+  const auto back = [](const auto& v) {
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+    return std::vector<double>(h.data(), h.data() + h.span());
+  };
+  return {back(f), back(jac), back(diag)};
+}
+}  // namespace
+
+TEST_CASE("AutoDiff of the pendulum chain equals its closed-form Jacobian",
+          "[autodiff][pendulum]") {
+  const int n = GENERATE(1, 3, 8);  // D = 2, 6 below the Fad width 8, 16 above
+  const auto chain = kelk::make_pendulum_chain<double>(n);
+  const kelk::AutoDiff<kelk::PendulumChain<double>> admap(chain);
+  static_assert(kelk::provides_jacobian_v<kelk::AutoDiff<kelk::PendulumChain<double>>>);
+  std::mt19937_64 rng(71 + n);
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto s = random_vector(2 * n, 1.2, rng), u = random_vector(n, 1.0, rng);
+    const auto want = jacobian_and_diagonal(chain, s, u);
+    const auto got = jacobian_and_diagonal(admap, s, u);
+    CAPTURE(n, trial);
+    CHECK(relative_difference(got[0], want[0]) <= 1e-15);  // the same step: same f
+    CHECK(relative_difference(got[1], want[1]) <= 1e-13);
+    CHECK(relative_difference(got[2], want[2]) <= 1e-13);
+  }
+  // deer with the AD Jacobians converges to the sequential loop
+  check_solves(kelk::AutoDiff<kelk::PendulumChain<double>>(kelk::make_pendulum_chain<double>(4)),
+               2, 101, 72);
+}
+
+TEST_CASE("kelk::ad::sin and cos: values and derivatives", "[autodiff]") {
+  using Fad = Sacado::Fad::SFad<double, 1>;
+  const double x = 0.7;
+  CHECK(kelk::ad::sin(x) == std::sin(x));
+  CHECK(kelk::ad::cos(x) == std::cos(x));
+  CHECK(std::abs(kelk::ad::sin(0.5f) - std::sin(0.5f)) <= 1e-7f);
+  Fad y(1, 0, x);  // value x, derivative 1
+  const Fad s = kelk::ad::sin(y), c = kelk::ad::cos(y * 2.0);
+  CHECK(std::abs(s.val() - std::sin(x)) <= 1e-15);
+  CHECK(std::abs(s.dx(0) - std::cos(x)) <= 1e-15);
+  CHECK(std::abs(c.val() - std::cos(2 * x)) <= 1e-15);
+  CHECK(std::abs(c.dx(0) + 2 * std::sin(2 * x)) <= 1e-15);
+}

@@ -40,8 +40,9 @@ namespace kelk {
 /// The step is called with T = value_type (the plain step) and with T = a Sacado Fad type
 /// (value plus Width derivatives, a fixed-size array: no allocation, usable in kernels on every
 /// backend). Inside it, use arithmetic and the gate functions kelk::ad::exp, tanh, sigmoid,
-/// log1p, sqrt (kelk::math's accurate versions for value_type, Sacado's for Fad types), and
-/// branch only on values (`if (x > T(0))` compares values for Fad types too).
+/// log1p, sqrt, sin, cos (kelk::math's accurate versions or Kokkos' for value_type, Sacado's
+/// for Fad types), and branch only on values (`if (x > T(0))` compares values for Fad types
+/// too).
 ///
 /// Cost (one evaluation of f with Width-wide derivatives costs about 1 + Width plain ones, less
 /// when the loops vectorise): `jacobian` runs the Fad step ceil(D / Width) times, one chunk of
@@ -105,6 +106,26 @@ KOKKOS_FORCEINLINE_FUNCTION result_t<T> sqrt(const T& x) {
     return result_t<T>(sqrt(x));
   } else {
     return KELK_IMPL_KOKKOS_MATH::sqrt(x);
+  }
+}
+/// Sine.
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION result_t<T> sin(const T& x) {
+  if constexpr (is_fad_v<T>) {
+    using std::sin;
+    return result_t<T>(sin(x));
+  } else {
+    return KELK_IMPL_KOKKOS_MATH::sin(x);
+  }
+}
+/// Cosine.
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION result_t<T> cos(const T& x) {
+  if constexpr (is_fad_v<T>) {
+    using std::cos;
+    return result_t<T>(cos(x));
+  } else {
+    return KELK_IMPL_KOKKOS_MATH::cos(x);
   }
 }
 /// The logistic function 1 / (1 + e^-x), finite with finite derivatives for every x.
