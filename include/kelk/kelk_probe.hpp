@@ -28,8 +28,8 @@ struct ProbeOptions {
   /// min(100, steps / 10).
   int discard = -1;
   /// Stop a sequence's probe early once the standard error of its exponent is at most this
-  /// fraction of the exponent's magnitude (checked every 50 steps, from 300 measured steps on);
-  /// 0: always measure `steps` steps.
+  /// fraction of the exponent's magnitude (checked whenever a batch completes, from 300
+  /// measured steps on); 0: always measure `steps` steps.
   double relative_error = 0.02;
   /// The perturbation the merge length is measured down to (block_jacobi's tolerance).
   double tolerance = 1e-7;
@@ -40,8 +40,16 @@ struct ProbeResult {
   /// or shrink (< 0) by about e^exponent per step. -inf when the tangent vanished (an exact 0),
   /// +inf when it overflowed; NaN when the probe measured nothing (see `finite`).
   double exponent = 0.0;
-  /// The exponent's standard error (batch means over 50-step chunks, combined over the
-  /// sequences); +inf when fewer than two chunks were measured.
+  /// The exponent's standard error. Per sequence b, batch means whose batches grow with the
+  /// measured steps n_b: the logs of the growth factors summed over 32 to 64 consecutive
+  /// batches of equal length L (L doubles whenever 64 are full, merging adjacent pairs), and
+  /// e_b = sqrt(L var_batch / n_b), var_batch the sample variance of the batch means (so
+  /// L var_batch estimates the variance per step of the time-average, correlations over up to
+  /// ~L steps included). Over the B sequences: the larger of sqrt(sum_b e_b^2) / B (the
+  /// sequences' own errors combined) and, when B >= 2 and every exponent is finite, sd / sqrt(B)
+  /// (sd: the sample standard deviation of the B exponents, the spread between sequences).
+  /// +inf when a sequence completed fewer than two batches; 0 when the tangent vanished or
+  /// overflowed.
   double error = 0.0;
   double exponent_min = 0.0, exponent_max = 0.0;  ///< over the sequences
   int steps = 0;  ///< steps probed (discarded ones included), the most over the sequences
@@ -63,7 +71,9 @@ struct ProbeResult {
 /// per sequence, a tangent vector v is carried along the prefix by one finite-difference
 /// Jacobian-vector product per step (f(s + eps v) - f(s)) / eps and renormalised; the exponent
 /// is the mean log of the growth factors after the first `discard` steps (the one-column QR
-/// method), its standard error that of the means over 50-step chunks. A sequence stops once
+/// method), its standard error from batch means with batches that grow with the measured steps
+/// (ProbeResult::error), the larger of the sequences' combined errors and the standard error
+/// of their spread when B >= 2. A sequence stops once
 /// that error is below `relative_error` of the exponent (a contracting map within a few hundred
 /// steps), else after `steps`. Costs two evaluations of f per probed step: at most about
 /// 2 steps / T of a sequential evaluation. Runs on `space`, one thread per sequence.
@@ -79,6 +89,26 @@ ProbeResult probe(const ExecutionSpace& space, const StepMap& map, const S0& s0,
                   const Inputs& inputs, const ProbeOptions& options = {});
 
 namespace impl {
+
+/// The most batch sums the probe holds per sequence (ProbeResult::error).
+constexpr int probe_max_batches = 64;
+
+/// The standard error of the mean of `measured` values from `batches` (>= 2) batch sums of
+/// `length` values each: sqrt(length var / measured), var the sample variance of the batch
+/// means; +inf with fewer than two batches.
+KOKKOS_INLINE_FUNCTION double batch_means_error(const double* batch, int batches, int length,
+                                                int measured) {
+  if (batches < 2) return infinity<double>();
+  double mean = 0;
+  for (int i = 0; i < batches; ++i) mean += batch[i];
+  mean /= double(batches) * length;
+  double squares = 0;
+  for (int i = 0; i < batches; ++i) {
+    const double x = batch[i] / length - mean;
+    squares += x * x;
+  }
+  return impl::sqrt(length * squares / (batches - 1) / measured);
+}
 
 template <class ExecutionSpace, class StepMap>
 ProbeResult probe_contiguous(
@@ -105,7 +135,10 @@ ProbeResult probe_contiguous(
   const int discard =
       options.discard >= 0 ? std::min(options.discard, n - 1) : std::min(100, n / 10);
   const double relative_error = options.relative_error;
-  constexpr int chunk = 50, min_chunks = 6;  // batch means: 50-step chunks, at least 300 steps
+  // batch means with growing batches: up to 64 batch sums of `length` steps each; when 64 are
+  // full, adjacent pairs merge (32 batches of twice the length), so 32 to 64 complete batches
+  // of about n / 64 to n / 32 steps are held in O(1) memory
+  constexpr int max_batches = impl::probe_max_batches, min_measured = 300;
   const int S = std::max(1, map.scratch_size());
   Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space> work(
       Kokkos::view_alloc(space, Kokkos::WithoutInitializing, "kelk::probe::work"), B,
@@ -127,8 +160,9 @@ ProbeResult probe_contiguous(
           s[d] = s0(b, d);
           v[d] = Scalar(1) / impl::sqrt(Scalar(D));
         }
-        double sum = 0, part = 0, means = 0, squares = 0;  // logs; per chunk; chunk means
-        int chunks = 0, t = 0;
+        double batch[max_batches];  // the sums of the logs over the complete batches
+        double sum = 0, part = 0;   // logs: all measured; the batch being filled
+        int batches = 0, length = 1, filled = 0, t = 0;
         bool vanished = false, overflowed = false, non_finite = false;
         while (t < n) {
           const Scalar* u = inputs.data() + (std::int64_t(b) * T + t) * Din;
@@ -157,17 +191,22 @@ ProbeResult probe_contiguous(
           }
           ++t;
           if (t <= discard) continue;
-          sum += impl::log(norm);
-          part += impl::log(norm);
-          if ((t - discard) % chunk != 0) continue;
-          means += part / chunk;
-          squares += (part / chunk) * (part / chunk);
+          const double g = impl::log(norm);
+          sum += g;
+          part += g;
+          if (++filled < length) continue;
+          batch[batches++] = part;
           part = 0;
-          ++chunks;
-          if (relative_error > 0 && chunks >= min_chunks) {
-            const double mean = means / chunks;
-            const double var = (squares - chunks * mean * mean) / (chunks - 1);
-            if (var <= relative_error * relative_error * mean * mean * chunks) break;
+          filled = 0;
+          if (batches == max_batches) {
+            for (int i = 0; i < max_batches / 2; ++i) batch[i] = batch[2 * i] + batch[2 * i + 1];
+            batches = max_batches / 2;
+            length *= 2;
+          }
+          if (relative_error > 0 && t - discard >= min_measured) {
+            const double error = impl::batch_means_error(batch, batches, length, t - discard);
+            const double mean = sum / double(t - discard);
+            if (error <= relative_error * impl::abs(mean)) break;
           }
         }
         double exponent = sum / double(t > discard ? t - discard : 1), error;
@@ -176,12 +215,8 @@ ProbeResult probe_contiguous(
         } else if (vanished || overflowed) {
           exponent = overflowed ? impl::infinity<double>() : -impl::infinity<double>();
           error = 0;
-        } else if (chunks >= 2) {
-          const double mean = means / chunks;
-          const double var = (squares - chunks * mean * mean) / (chunks - 1);
-          error = impl::sqrt((var > 0 ? var : 0) / chunks);
         } else {
-          error = impl::infinity<double>();
+          error = impl::batch_means_error(batch, batches, length, t - discard);
         }
         estimates(b, 0) = exponent;
         estimates(b, 1) = error;
@@ -205,7 +240,12 @@ ProbeResult probe_contiguous(
     }
   }
   r.exponent = mean;
-  r.error = std::sqrt(variance);
+  r.error = std::sqrt(variance);  // the sequences' own errors, combined
+  if (B >= 2 && std::isfinite(r.exponent_min) && std::isfinite(r.exponent_max)) {
+    double spread = 0;  // the spread between the sequences' exponents
+    for (int b = 0; b < B; ++b) spread += (h(b, 0) - mean) * (h(b, 0) - mean) / (B - 1);
+    r.error = std::max(r.error, std::sqrt(spread / B));
+  }
   if (!r.finite) r.exponent = r.error = r.exponent_min = r.exponent_max = std::nan("");
   const bool contracting = r.exponent + 2 * r.error < 0;  // false for a NaN
   if (contracting) r.merge_length = -std::log(options.tolerance) / -r.exponent;
