@@ -82,6 +82,13 @@ Fingerprint solve_fingerprint(const Partition& part, int D, const SolveOptions& 
                (o.sigma2_auto ? std::string("auto")
                               : impl::number(o.sigma2 ? *o.sigma2 : default_sigma2(o.method))) +
                " smoother=" + std::to_string(int(o.kalman_smoother));
+  // (the published diagonal adds nothing, so that earlier checkpoints still resume)
+  if ((o.method == Method::quasi_deer || o.method == Method::quasi_elk) &&
+      o.jacobian_structure != JacobianStructure::diagonal)
+    options += " jacobian=" + to_string(o.jacobian_structure) +
+               (o.jacobian_structure == JacobianStructure::block
+                    ? " block_size=" + std::to_string(o.block_size)
+                    : std::string());
   if (o.method == Method::block_jacobi)
     options += " blocks=" + std::to_string(o.blocks) +
                " atol=" + impl::number(o.atol ? *o.atol : default_atol<Scalar>()) +

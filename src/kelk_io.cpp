@@ -405,6 +405,11 @@ Attributes describe(const SolveOptions& options, const SolveResult& result) {
   if (options.atol) a.push_back({"atol", *options.atol});
   if (options.max_iter) a.push_back({"max_iter", I(*options.max_iter)});
   if (options.method == Method::block_jacobi) a.push_back({"blocks", I(options.blocks)});
+  if (options.method == Method::quasi_deer || options.method == Method::quasi_elk) {
+    a.push_back({"jacobian_structure", to_string(options.jacobian_structure)});
+    if (options.jacobian_structure == JacobianStructure::block)
+      a.push_back({"block_size", I(options.block_size)});
+  }
   if (options.method == Method::elk || options.method == Method::quasi_elk) {
     a.push_back({"sigma2", options.sigma2 ? *options.sigma2 : default_sigma2(options.method)});
     a.push_back({"kalman_smoother", I(options.kalman_smoother)});

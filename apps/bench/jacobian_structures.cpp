@@ -1,14 +1,15 @@
 // What the Jacobian structure of quasi-DEER buys (docs/PERFORMANCE.md "Jacobian structures"):
 //   1. iterations and time of quasi_deer with the diagonal, 2 x 2 and 4 x 4 blocks and the dense
 //      Jacobian (deer), against sequential and block_jacobi, on a chain of 8 damped, driven,
-//      spring-coupled pendulums (D = 16), a contracting GRU (D = 16) and a contracting
-//      Lorenz-96 (D = 16), at each T given;
+//      spring-coupled pendulums (D = 16), a contracting GRU (D = 16), a contracting
+//      Lorenz-96 (D = 16) and the shipped autoregressive GRU (D = 4, with HDF5), at each T;
 //   2. what method = "auto" measures and chooses there, and its own cost against the solve;
 //   3. the affine scan's cost per step with diagonal, block (k = 2, 4, 8) and dense elements at
 //      D = 16 and 64.
 // Every ratio compares two times of the same run. Iterative solves stop at `cap` iterations.
 //
 //   OMP_PROC_BIND=false build/apps/kelk-structures [--kokkos-num-threads=2] [T ...] [--cap N]
+//       [--argru input/argru/argru_weights.h5]
 #include "../random_normals.hpp"
 
 #include <kelk/kelk.hpp>
@@ -42,7 +43,8 @@ struct Case {
 };
 
 template <class Map>
-void compare(const char* name, const Map& map, int T, int cap, double s0_scale, double drive) {
+void compare(const char* name, const Map& map, int T, int cap, double s0_scale, double drive,
+             bool table = true) {
   const int B = 1, D = map.state_dim(), Din = map.input_dim();
   kelk::BatchView<double> s0("s0", B, D);
   kelk::SequenceView<double> inputs("inputs", B, T, Din), states("states", B, T, D),
@@ -70,9 +72,11 @@ void compare(const char* name, const Map& map, int T, int cap, double s0_scale, 
   };
   std::printf("\n%s, D = %d, T = %d, %d threads: sequential %.4f s\n", name, D, T,
               int(space.concurrency()), t_seq);
-  std::printf("  %-22s %10s %10s %10s %12s %12s %10s\n", "method", "iterations", "converged",
-              "time [s]", "s/iteration", "time / seq", "max error");
+  if (table)
+    std::printf("  %-22s %10s %10s %10s %12s %12s %10s\n", "method", "iterations", "converged",
+                "time [s]", "s/iteration", "time / seq", "max error");
   for (const Case& c : cases) {
+    if (!table) break;
     kelk::SolveOptions o;
     o.method = c.method;
     o.jacobian_structure = c.structure;
@@ -127,23 +131,36 @@ double scan_seconds(const Algebra& algebra, const kelk::SequenceView<double>& b0
   return best / double(algebra.batch()) / double(algebra.length());
 }
 
+/// A (B, T, D, k) View of k x k blocks (k = D: dense) near 0.95 I, so that products over a chunk
+/// neither grow nor underflow to subnormal numbers (which would time the FPU's slow path).
+template <class View>
+void fill_near_identity(const View& v, int D, int k, std::uint64_t seed) {
+  const auto z = kelk::apps::standard_normals(v.span(), seed, 0.02 / k);
+  auto h = Kokkos::create_mirror_view(v);
+  for (std::size_t i = 0; i < v.span(); ++i) {
+    const std::size_t row = i / k, col = i % k;  // row of the D rows of one step, column in block
+    h.data()[i] = z[i] + (int(row % D) % k == int(col) ? 0.95 : 0.0);
+  }
+  Kokkos::deep_copy(v, h);
+}
+
 void scan_costs(int D, int T) {
   const int B = 1;
   using Memory = Space::memory_space;
   kelk::SequenceView<double> b0("b0", B, T, D), b("b", B, T, D), a("a", B, T, D);
   fill_normal(b0, 3, 1.0);
-  fill_normal(a, 4, 0.3);
+  fill_near_identity(a, D, 1, 4);
   std::printf("  D = %3d:  diagonal %8.3g", D,
               scan_seconds(kelk::DiagonalAffineAlgebra<double, Memory>{a, b}, b0, 1.0) * 1e9);
   for (const int k : {2, 4, 8}) {
     Kokkos::View<double***, Kokkos::LayoutRight, Memory> A("A", B, T, D * k);
-    fill_normal(A, 5, 0.3 / k);
+    fill_near_identity(A, D, k, 5);
     std::printf("   block %d %8.3g", k,
                 scan_seconds(kelk::BlockAffineAlgebra<double, Memory>{A, b, k}, b0, double(k)) *
                     1e9);
   }
   Kokkos::View<double****, Kokkos::LayoutRight, Memory> A("A", B, T, D, D);
-  fill_normal(A, 6, 0.3 / D);
+  fill_near_identity(A, D, D, 6);
   std::printf("   dense %8.3g  ns per step\n",
               scan_seconds(kelk::DenseAffineAlgebra<double, Memory>{A, b}, b0, double(D)) * 1e9);
 }
@@ -154,19 +171,28 @@ int main(int argc, char* argv[]) {
   kelk::ScopeGuard guard(argc, argv);
   std::vector<int> Ts;
   int cap = 2000;
+  std::string argru = "input/argru/argru_weights.h5";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--cap") == 0 && i + 1 < argc)
       cap = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--argru") == 0 && i + 1 < argc)
+      argru = argv[++i];
     else if (argv[i][0] != '-')
       Ts.push_back(int(std::atof(argv[i])));
   }
   if (Ts.empty()) Ts = {10000};
   for (const int T : Ts) {
-    compare("pendulum chain (8 pendulums)", kelk::make_pendulum_chain<double>(8), T, cap, 0.5, 0.5);
+    compare("pendulum chain (8 pendulums)", kelk::make_pendulum_chain<double>(8), T, cap, 0.5, 1.0);
     compare("GRU (recurrent norm 0.5)", kelk::make_random_gru<double>(16, 4, 0.5, 3), T, cap, 0.5,
             1.0);
     compare("Lorenz-96 (F = 0.25, dt = 0.4)", kelk::Lorenz96<double>(16, 0.25, 0.4), T, cap, 1.0,
             1.0);
+#ifdef KELK_HAVE_HDF5
+    compare("AR GRU (shipped weights)", kelk::load_argru<double>(argru), T, cap, 0.0, 1.0);
+#endif
+    // chaotic: every parallel method needs about T iterations; auto's choice only
+    compare("Lorenz-96 (F = 8, dt = 0.01), chaotic", kelk::Lorenz96<double>(16, 8.0, 0.01), T, cap,
+            3.0, 1.0, false);
   }
   std::printf("\naffine scan, cost per step (B = 1, T = 1e4, %d threads):\n",
               int(Space().concurrency()));

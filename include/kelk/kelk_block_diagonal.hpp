@@ -1,9 +1,10 @@
 // Block-diagonal element algebras for ChunkedScan (ALGORITHMS.md section 4.1): the affine scan,
 // Kalman filter and RTS smoother of a linearised recurrence whose A_t is block diagonal, D / k
 // blocks of k x k (JacobianStructure::block of quasi_deer and quasi_elk). The blocks never
-// mix, so each algebra runs the dense one's algebra (kelk_affine.hpp, kelk_kalman.hpp) on every
-// block with dimension k: O(D k^2) per composition instead of O(D^3) dense or O(D) diagonal.
-// With k = D a block algebra performs the dense algebra's operations in the same order.
+// mix: O(D k^2) per composition instead of O(D^3) dense or O(D) diagonal. The affine algebra
+// composes blocks with plain loops (impl::block_product); the Kalman filter and smoother run
+// the dense algebras' element and composition (kelk_kalman.hpp) on every block with dimension k,
+// so with k = D they perform the dense algebras' operations in the same order.
 //
 // Storage: A_t's blocks are (B, T, D k), block j's k x k entries row-major at [j k^2, (j+1) k^2);
 // vectors (b_t, means) are (B, T, D) with block j's entries at [j k, (j + 1) k). A summary or
@@ -17,6 +18,39 @@
 #include <Kokkos_Core.hpp>
 
 namespace kelk {
+
+namespace impl {
+/// C = A B for k x k row-major blocks, and y += A x: plain loops, which the compiler unrolls for
+/// a block's small k. (The batched serial kernels of kelk_dense.hpp cost a View construction
+/// per call, several times the arithmetic of a 2 x 2 block: measured on the affine scan at
+/// D = 16, 227 ns per step with them against ... ns with these loops, PERFORMANCE.md.)
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void block_product(const Scalar* A, const Scalar* B, Scalar* C, int k) {
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      Scalar sum = Scalar(0);
+      for (int l = 0; l < k; ++l) sum += A[i * k + l] * B[l * k + j];
+      C[i * k + j] = sum;
+    }
+}
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void block_apply_add(const Scalar* A, const Scalar* x, Scalar* y, int k) {
+  for (int i = 0; i < k; ++i) {
+    Scalar sum = y[i];
+    for (int l = 0; l < k; ++l) sum += A[i * k + l] * x[l];
+    y[i] = sum;
+  }
+}
+/// out = later o earlier for one block's affine summaries (A | b): (A_l A_e, A_l b_e + b_l).
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void block_compose(const Scalar* earlier, const Scalar* later, Scalar* out,
+                                          int k) {
+  const int kk = k * k;
+  block_product(later, earlier, out, k);
+  for (int i = 0; i < k; ++i) out[kk + i] = later[kk + i];
+  block_apply_add(later, earlier + kk, out + kk, k);
+}
+}  // namespace impl
 
 /// Block-diagonal affine elements e_t = (blockdiag(A_t), b_t). A summary is, per block, A | b
 /// (k^2 + k); a state is a D-vector. The sweep overwrites b with the trajectory.
@@ -33,52 +67,69 @@ struct BlockAffineAlgebra {
   KOKKOS_FUNCTION int blocks() const { return dim() / block; }
   int summary_size() const { return blocks() * (block * block + block); }
   int state_size() const { return dim(); }
-  int scratch_size() const { return block * block + block; }
+  int scratch_size() const { return blocks() * (block * block + block); }
 
   KOKKOS_FUNCTION void summarize(int s, int t_begin, int t_end, Scalar* summary,
                                  Scalar* scratch) const {
-    const int k = block, kk = k * k;
-    for (int j = 0; j < blocks(); ++j) {
-      Scalar* acc = summary + j * (kk + k);  // ping-pong with the scratch, as the dense algebra
-      Scalar* next = scratch;
-      impl::copy(&A(s, t_begin, j * kk), acc, kk);
-      impl::copy(&b(s, t_begin, j * k), acc + kk, k);
-      for (int t = t_begin + 1; t < t_end; ++t) {
-        const Scalar* At = &A(s, t, j * kk);
-        impl::gemm(Scalar(1), At, acc, Scalar(0), next, k);
-        impl::copy(&b(s, t, j * k), next + kk, k);
-        impl::gemv(Scalar(1), At, k, k, acc + kk, Scalar(1), next + kk);
-        Scalar* tmp = acc;
-        acc = next;
-        next = tmp;
-      }
-      if (acc != summary + j * (kk + k)) impl::copy(acc, summary + j * (kk + k), kk + k);
+    // time outermost, so that each step's blocks are read contiguously; the summaries of all
+    // blocks ping-pong between `summary` and the scratch
+    const int k = block, kk = k * k, size = kk + k, n = blocks();
+    Scalar* acc = summary;
+    Scalar* next = scratch;
+    for (int j = 0; j < n; ++j) {
+      impl::copy(&A(s, t_begin, j * kk), acc + j * size, kk);
+      impl::copy(&b(s, t_begin, j * k), acc + j * size + kk, k);
     }
+    for (int t = t_begin + 1; t < t_end; ++t) {
+      const Scalar* At = &A(s, t, 0);
+      const Scalar* bt = &b(s, t, 0);
+      for (int j = 0; j < n; ++j) {
+        const Scalar* Aj = At + j * kk;
+        const Scalar* cur = acc + j * size;
+        Scalar* out = next + j * size;
+        impl::block_product(Aj, cur, out, k);
+        for (int i = 0; i < k; ++i) out[kk + i] = bt[j * k + i];
+        impl::block_apply_add(Aj, cur + kk, out + kk, k);
+      }
+      Scalar* tmp = acc;
+      acc = next;
+      next = tmp;
+    }
+    if (acc != summary) impl::copy(acc, summary, n * size);
   }
 
   KOKKOS_FUNCTION void combine(const Scalar* earlier, const Scalar* later, Scalar* out,
                                Scalar*) const {
     const int k = block, size = k * k + k;
     for (int j = 0; j < blocks(); ++j)
-      impl::affine_combine(earlier + j * size, later + j * size, out + j * size, k);
+      impl::block_compose(earlier + j * size, later + j * size, out + j * size, k);
   }
 
   KOKKOS_FUNCTION void apply(const Scalar* summary, const Scalar* x_in, Scalar* x_out,
                              Scalar*) const {
-    const int k = block, size = k * k + k;
-    for (int j = 0; j < blocks(); ++j)
-      impl::affine_apply(summary + j * size, x_in + j * k, x_out + j * k, k);
+    const int k = block, kk = k * k, size = kk + k;
+    for (int j = 0; j < blocks(); ++j) {
+      impl::copy(summary + j * size + kk, x_out + j * k, k);
+      impl::block_apply_add(summary + j * size, x_in + j * k, x_out + j * k, k);
+    }
   }
 
   KOKKOS_FUNCTION void sweep(int s, int t_begin, int t_end, const Scalar* x_in, Scalar* x_out,
                              Scalar*) const {
-    const int k = block, kk = k * k, D = dim();
+    const int k = block, D = dim();
     const Scalar* prev = x_in;  // nullptr at a sequence start: s_0 = b_0
     for (int t = t_begin; t < t_end; ++t) {
       Scalar* xt = &b(s, t, 0);
-      if (prev != nullptr)
-        for (int j = 0; j < blocks(); ++j)
-          impl::gemv(Scalar(1), &A(s, t, j * kk), k, k, prev + j * k, Scalar(1), xt + j * k);
+      if (prev != nullptr) {
+        const Scalar* At = &A(s, t, 0);
+        for (int d = 0; d < D; ++d) {  // row d of block d / k
+          const Scalar* row = At + d * k;
+          const Scalar* x = prev + d / k * k;
+          Scalar sum = xt[d];
+          for (int c = 0; c < k; ++c) sum += row[c] * x[c];
+          xt[d] = sum;
+        }
+      }
       prev = xt;
     }
     if (x_out != nullptr) impl::copy(prev, x_out, D);

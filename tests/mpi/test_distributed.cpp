@@ -174,6 +174,7 @@ TEST_CASE("distributed ELK with the smoother, and other options", "[mpi]") {
       CAPTURE(variant);
       check_distributed(kelk::make_random_gru<double>(4, 2, 0.8, 3), B, T, 1, opt, 1e-11, 46);
       check_distributed(kelk::Lorenz96<double>(6, 0.25, 0.4), B, T, 1, opt, 1e-11, 47, 1.0);
+      check_distributed(kelk::make_pendulum_chain<double>(3), B, T, 1, opt, 1e-11, 48);
     }
   }
   SECTION("many chunks per block: the nested pass over chunk summaries and block summaries") {
