@@ -114,6 +114,7 @@ Derivatives<typename Map::value_type> derivatives(const Map& map,
                                    kelk::impl::block_scratch_size(map)}) +
                              1);
   const int k = D % 2 == 0 ? 2 : 1;
+  const int map_scratch = map.scratch_size();
   auto hs = Kokkos::create_mirror_view(vs);
   auto hu = Kokkos::create_mirror_view(vu);
   auto hl = Kokkos::create_mirror_view(vl);
@@ -134,7 +135,7 @@ Derivatives<typename Map::value_type> derivatives(const Map& map,
         map.jacobian_diagonal(vs.data(), vu.data(), f3.data(), diag.data(), scratch.data());
         map.vjp(vs.data(), vu.data(), vl.data(), ds.data(), du.data(), nullptr, scratch.data());
         kelk::impl::jacobian_blocks(map, vs.data(), vu.data(), k, D, f4.data(), blocks.data(),
-                                    scratch.data());
+                                    scratch.data(), map_scratch);
       });
   Kokkos::fence();
   const auto back = [](const auto& v, int n) {

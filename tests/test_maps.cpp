@@ -58,10 +58,11 @@ std::vector<double> evaluate_blocks(const Map& map, const std::vector<double>& s
   for (int i = 0; i < Din; ++i) hu(i) = Scalar(u[i]);
   Kokkos::deep_copy(sv, hs);
   Kokkos::deep_copy(uv, hu);
+  const int map_scratch = map.scratch_size();
   Kokkos::parallel_for(
       "test::evaluate_blocks", Kokkos::RangePolicy<>(0, 1), KOKKOS_LAMBDA(int) {
         kelk::impl::jacobian_blocks(map, sv.data(), uv.data(), k, D, out.data(),
-                                    out.data() + D, scratch.data());
+                                    out.data() + D, scratch.data(), map_scratch);
       });
   auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
   return std::vector<double>(h.data(), h.data() + h.span());

@@ -353,18 +353,20 @@ typename StepMap::value_type finish_diagonal(
 
 /// f and the diagonal k x k blocks of the Jacobian of one step (JacobianStructure::block): the
 /// map's own jacobian_blocks, or the blocks of its full Jacobian, formed in the D^2 scalars
-/// after the map's scratch (block_scratch_size).
+/// after the map's `map_scratch` = map.scratch_size() scalars (block_scratch_size in all;
+/// map_scratch comes from the host: scratch_size() need not be callable in kernels).
 template <class StepMap>
 KOKKOS_INLINE_FUNCTION void jacobian_blocks(const StepMap& map, const typename StepMap::value_type* s,
                                             const typename StepMap::value_type* u, int k, int D,
                                             typename StepMap::value_type* f,
                                             typename StepMap::value_type* blocks,
-                                            typename StepMap::value_type* scratch) {
+                                            typename StepMap::value_type* scratch,
+                                            int map_scratch) {
   if constexpr (provides_jacobian_blocks_v<StepMap>) {
-    (void)D;
+    (void)D, (void)map_scratch;
     map.jacobian_blocks(s, u, k, f, blocks, scratch);
   } else {
-    typename StepMap::value_type* jac = scratch + map.scratch_size();
+    typename StepMap::value_type* jac = scratch + map_scratch;
     map.jacobian(s, u, f, jac, scratch);
     for (int j = 0; j < D / k; ++j)
       for (int r = 0; r < k; ++r)
@@ -392,6 +394,7 @@ typename StepMap::value_type linearize_blocks(
     const SequenceView<typename StepMap::value_type, typename ExecutionSpace::memory_space>& bvec,
     int k) {
   using Scalar = typename StepMap::value_type;
+  const int map_scratch = p.map.scratch_size();
   return tiled_max<Scalar>(
       "kelk::solve::linearize_blocks", space, p.steps(), block_scratch_size(p.map),
       KOKKOS_LAMBDA(std::int64_t i, Scalar * scratch) {
@@ -399,7 +402,7 @@ typename StepMap::value_type linearize_blocks(
         const Scalar* prev = previous_state(p, b, t);
         Scalar* f = &bvec(b, t, 0);
         Scalar* At = &A(b, t, 0);
-        jacobian_blocks(p.map, prev, input_at(p, b, t), k, D, f, At, scratch);
+        jacobian_blocks(p.map, prev, input_at(p, b, t), k, D, f, At, scratch, map_scratch);
         const Scalar r = step_residual(p, b, t, f);
         if (t == 0 && p.starts_sequence)
           for (int q = 0; q < D * k; ++q) At[q] = Scalar(0);
